@@ -1,0 +1,3 @@
+"""Secure login gateway."""
+
+__version__ = "0.1.0"
