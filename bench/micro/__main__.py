@@ -1,6 +1,6 @@
 """Run the core microbenchmarks and print the summary table.
 
-    python -m bench.micro [--out DIR] [extra pytest args]
+python -m bench.micro [--out DIR] [extra pytest args]
 """
 
 from __future__ import annotations

@@ -33,16 +33,31 @@ def render(path: Path) -> str:
         lines.append(f"| {name} | {value:,.0f} | {1e9 / value:,.0f} |")
     floor = ns["test_floor_nogil_loop"]
     ratios = [
-        ("pyotp TOTP.verify / compiled totp_verify (window 0)",
-         ns["test_totp_verify_pyotp[0]"] / ns["test_totp_verify[compiled-0]"], ">= 30"),
-        ("pyotp TOTP.verify / compiled totp_verify (window 1)",
-         ns["test_totp_verify_pyotp[1]"] / ns["test_totp_verify[compiled-1]"], ""),
-        ("compiled hotp per call / nogil floor per HMAC",
-         ns["test_hotp[compiled]"] / floor, "<= 3"),
-        ("compiled totp_verify (window 0) per call / nogil floor per HMAC",
-         ns["test_totp_verify[compiled-0]"] / floor, "<= 3"),
-        ("compiled totp_verify (window 1) per call / 3 x nogil floor per HMAC",
-         ns["test_totp_verify[compiled-1]"] / (3 * floor), "<= 3"),
+        (
+            "pyotp TOTP.verify / compiled totp_verify (window 0)",
+            ns["test_totp_verify_pyotp[0]"] / ns["test_totp_verify[compiled-0]"],
+            ">= 30",
+        ),
+        (
+            "pyotp TOTP.verify / compiled totp_verify (window 1)",
+            ns["test_totp_verify_pyotp[1]"] / ns["test_totp_verify[compiled-1]"],
+            "",
+        ),
+        (
+            "compiled hotp per call / nogil floor per HMAC",
+            ns["test_hotp[compiled]"] / floor,
+            "<= 3",
+        ),
+        (
+            "compiled totp_verify (window 0) per call / nogil floor per HMAC",
+            ns["test_totp_verify[compiled-0]"] / floor,
+            "<= 3",
+        ),
+        (
+            "compiled totp_verify (window 1) per call / 3 x nogil floor per HMAC",
+            ns["test_totp_verify[compiled-1]"] / (3 * floor),
+            "<= 3",
+        ),
         ("pure hotp / compiled hotp", ns["test_hotp[pure]"] / ns["test_hotp[compiled]"], ""),
         ("pure ocra / compiled ocra", ns["test_ocra[pure]"] / ns["test_ocra[compiled]"], ""),
     ]

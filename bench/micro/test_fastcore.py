@@ -28,6 +28,7 @@ def stdlib_hotp(secret, counter, digits=6):
 
 # --- hotp --------------------------------------------------------------------
 
+
 @pytest.mark.benchmark(group="hotp")
 @pytest.mark.parametrize("core", IMPLEMENTATIONS, ids=IDS)
 def test_hotp(benchmark, core):
@@ -137,6 +138,7 @@ def test_ct_equal_stdlib_compare_digest(benchmark):
 
 
 # --- TokenBuckets.take -------------------------------------------------------
+
 
 @pytest.mark.benchmark(group="token_buckets")
 @pytest.mark.parametrize("core", IMPLEMENTATIONS, ids=IDS)

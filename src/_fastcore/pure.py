@@ -24,6 +24,7 @@ _MAX_WINDOW = 1000
 _MAX_COUNTER = 2**64 - 1
 _MAX_LOOP = 10**9
 _MAX_TIME = 2**62
+_POW10: tuple[int, ...] = tuple(10**i for i in range(11))
 _QUESTION_BYTES = 128
 _MAX_SUITE_LENGTH = 128
 
@@ -113,7 +114,7 @@ def _truncate(digest: bytes) -> int:
 
 
 def _hotp_value(key: HmacKey, counter: int, digits: int) -> int:
-    return _truncate(key.digest(counter.to_bytes(8, "big"))) % 10**digits
+    return _truncate(key.digest(counter.to_bytes(8, "big"))) % _POW10[digits]
 
 
 def hotp(key: HmacKey, counter: int, digits: int = 6) -> str:
@@ -186,8 +187,7 @@ def ct_equal(a: Any, b: Any) -> bool:
     ):
         return hmac.compare_digest(bytes(a), bytes(b))
     raise TypeError(
-        f"ct_equal compares two str or two bytes, not {type(a).__name__} "
-        f"and {type(b).__name__}"
+        f"ct_equal compares two str or two bytes, not {type(a).__name__} and {type(b).__name__}"
     )
 
 
@@ -197,7 +197,9 @@ _CRYPTO_RE = re.compile(r"HOTP-SHA(1|256|512)-(0|[4-9]|10)")
 _QUESTION_RE = re.compile(r"Q([ANH])(0[4-9]|[1-5][0-9]|6[0-4])")
 _PIN_RE = re.compile(r"PSHA(1|256|512)")
 _SESSION_RE = re.compile(r"S(064|128|256|512)")
-_TIME_RE = re.compile(r"T(?:([1-9]|[1-5][0-9])S|([1-9]|[1-4][0-9]|5[0-6])M|([0-9]|[1-3][0-9]|4[0-8])H)")
+_TIME_RE = re.compile(
+    r"T(?:([1-9]|[1-5][0-9])S|([1-9]|[1-4][0-9]|5[0-6])M|([0-9]|[1-3][0-9]|4[0-8])H)"
+)
 _DATA_ORDER = "CQPST"
 
 

@@ -10,9 +10,7 @@ from gateway import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="login-gateway", description="Secure login gateway."
-    )
+    parser = argparse.ArgumentParser(prog="login-gateway", description="Secure login gateway.")
     parser.add_argument("--version", action="version", version=f"login-gateway {__version__}")
     return parser
 

@@ -7,8 +7,14 @@ MEGABYTE = 1 << 20
 
 @pytest.mark.parametrize(
     ("secret", "algorithm", "error"),
-    [(b"", "sha1", ValueError), ("text", "sha1", TypeError), (None, "sha1", TypeError),
-     (b"k", "md5", ValueError), (b"k", "SHA1", ValueError), (b"k", 1, TypeError)],
+    [
+        (b"", "sha1", ValueError),
+        ("text", "sha1", TypeError),
+        (None, "sha1", TypeError),
+        (b"k", "md5", ValueError),
+        (b"k", "SHA1", ValueError),
+        (b"k", 1, TypeError),
+    ],
 )
 def test_bad_hmac_keys(core, secret, algorithm, error):
     with pytest.raises(error, match=r"\w"):
@@ -36,9 +42,17 @@ def test_key_does_not_reveal_its_secret(core):
 
 @pytest.mark.parametrize(
     ("counter", "digits", "error"),
-    [(-1, 6, ValueError), (2**64, 6, ValueError), (1.0, 6, TypeError), ("1", 6, TypeError),
-     (True, 6, TypeError), (1, 3, ValueError), (1, 11, ValueError), (1, 10**30, ValueError),
-     (1, None, TypeError)],
+    [
+        (-1, 6, ValueError),
+        (2**64, 6, ValueError),
+        (1.0, 6, TypeError),
+        ("1", 6, TypeError),
+        (True, 6, TypeError),
+        (1, 3, ValueError),
+        (1, 11, ValueError),
+        (1, 10**30, ValueError),
+        (1, None, TypeError),
+    ],
 )
 def test_bad_hotp_arguments(core, counter, digits, error):
     with pytest.raises(error, match=r"\w"):

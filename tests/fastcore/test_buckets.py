@@ -101,8 +101,15 @@ def test_bad_construction(core, args, error):
 
 @pytest.mark.parametrize(
     ("now", "cost", "error"),
-    [(math.nan, 1, ValueError), (math.inf, 1, ValueError), ("0", 1, TypeError),
-     (0, -1, ValueError), (0, math.nan, ValueError), (None, 1, TypeError), (10**400, 1, ValueError)],
+    [
+        (math.nan, 1, ValueError),
+        (math.inf, 1, ValueError),
+        ("0", 1, TypeError),
+        (0, -1, ValueError),
+        (0, math.nan, ValueError),
+        (None, 1, TypeError),
+        (10**400, 1, ValueError),
+    ],
 )
 def test_bad_take_arguments(core, now, cost, error):
     buckets = core.TokenBuckets(1, 1)

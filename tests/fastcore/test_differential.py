@@ -120,6 +120,7 @@ def test_ct_equal_with_itself(a):
 
 # --- OCRA ------------------------------------------------------------------
 
+
 @st.composite
 def suites(draw):
     algorithm = draw(st.sampled_from(["SHA1", "SHA256", "SHA512"]))
@@ -147,8 +148,16 @@ def challenges(kind):
 @given(suites(), st.data())
 def test_ocra_every_suite_option(suite_string, data):
     fast_suite, slow_suite = compiled.OcraSuite(suite_string), pure.OcraSuite(suite_string)
-    for field in ("algorithm", "digits", "counter", "challenge_format", "challenge_length",
-                  "pin_algorithm", "session_length", "time_step"):
+    for field in (
+        "algorithm",
+        "digits",
+        "counter",
+        "challenge_format",
+        "challenge_length",
+        "pin_algorithm",
+        "session_length",
+        "time_step",
+    ):
         assert getattr(fast_suite, field) == getattr(slow_suite, field), field
     fast, slow = keys(data.draw(SECRETS), slow_suite.algorithm)
     inputs = {}

@@ -83,8 +83,9 @@ def test_data_input_layout_with_every_field(core):
     )
     expected = reference_ocra(suite, secret, message, 8, hashlib.sha256)
     key = core.HmacKey(secret, "sha256")
-    got = core.ocra(suite, key, "abc", counter=5, pin="1234", session=b"sess",
-                    timestamp=1_200_000_000)
+    got = core.ocra(
+        suite, key, "abc", counter=5, pin="1234", session=b"sess", timestamp=1_200_000_000
+    )
     assert got == expected
 
 
@@ -129,8 +130,18 @@ def test_missing_or_unexpected_inputs_are_refused(core, suite, inputs):
 
 @pytest.mark.parametrize(
     ("kind", "challenge"),
-    [("N", "12a4"), ("N", " 1234"), ("H", "12g4"), ("A", "ab-c"), ("A", "ab c"), ("N", ""),
-     ("A", "a" * 129), ("H", "f" * 257), ("N", "9" * 257), ("N", "\u0661\u0662\u0663\u0664")],
+    [
+        ("N", "12a4"),
+        ("N", " 1234"),
+        ("H", "12g4"),
+        ("A", "ab-c"),
+        ("A", "ab c"),
+        ("N", ""),
+        ("A", "a" * 129),
+        ("H", "f" * 257),
+        ("N", "9" * 257),
+        ("N", "\u0661\u0662\u0663\u0664"),
+    ],
 )
 def test_bad_challenges_are_refused(core, kind, challenge):
     with pytest.raises(ValueError):

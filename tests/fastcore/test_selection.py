@@ -17,7 +17,10 @@ def run(code, **env):
     environment.update(env)
     result = subprocess.run(
         [sys.executable, "-W", "always", "-c", code],
-        capture_output=True, text=True, env=environment, check=True,
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=True,
     )
     return result.stdout.strip(), result.stderr
 

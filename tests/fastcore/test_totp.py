@@ -87,8 +87,12 @@ def test_latest_matching_step_is_returned(core):
     middle = (first + counter) // 2
     result = core.totp_verify(key, code, middle * 30, digits=4, window=(counter - first))
     assert result == counter
-    assert core.totp_verify(key, code, middle * 30, digits=4, window=counter - first,
-                            after_counter=counter) == -1
+    assert (
+        core.totp_verify(
+            key, code, middle * 30, digits=4, window=counter - first, after_counter=counter
+        )
+        == -1
+    )
 
 
 @pytest.mark.parametrize("digits", [6, 7, 8, 10])

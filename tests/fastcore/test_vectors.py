@@ -58,7 +58,5 @@ def test_ocra_rfc6287(core, row):
 @pytest.mark.parametrize("row", OCRA[:12], ids=lambda r: f"{r['suite']}-{r['Q']}")
 def test_ocra_verify_refuses_other_responses(core, row):
     suite, key, inputs = ocra_inputs(core, row)
-    wrong = str((int(row["response"]) + 1) % 10 ** len(row["response"])).zfill(
-        len(row["response"])
-    )
+    wrong = str((int(row["response"]) + 1) % 10 ** len(row["response"])).zfill(len(row["response"]))
     assert not core.ocra_verify(suite, key, wrong, row["Q"], **inputs)
