@@ -1,25 +1,222 @@
-"""The ``login-gateway`` command."""
+"""The ``login-gateway`` command: serve, demo, support actions and the TOTP
+phone-app simulator."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from gateway import __version__
+from gateway.config import ConfigError, load_config
+
+DEFAULT_ADMIN_URL = "http://127.0.0.1:8081"
+DEMO_USER, DEMO_PASSWORD = "demo", "demo1234"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="login-gateway", description="Secure login gateway.")
     parser.add_argument("--version", action="version", version=f"login-gateway {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the gateway (embedded defaults: no config)")
+    _serving_options(serve)
+
+    demo = commands.add_parser("demo", help="create a demo user with TOTP, show its QR, serve")
+    _serving_options(demo)
+
+    user = commands.add_parser("user", help="support actions on users (admin API)")
+    user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    add = user_commands.add_parser("add", help="create a user")
+    add.add_argument("username")
+    add.add_argument("--password", help="the password ('-' reads it from stdin; default: prompt)")
+    add.add_argument("--account")
+    add.add_argument("--email")
+    add.add_argument("--phone")
+    _admin_options(add)
+    unlock = user_commands.add_parser("unlock", help="unlock a locked-out user")
+    unlock.add_argument("username")
+    _admin_options(unlock)
+
+    totp = commands.add_parser("totp", help="authenticator app: enrol, and compute codes")
+    totp_commands = totp.add_subparsers(dest="totp_command", metavar="ACTION", required=True)
+    enrol = totp_commands.add_parser("enrol", help="enrol an authenticator app for a user")
+    enrol.add_argument("username")
+    enrol.add_argument("--no-qr", action="store_true", help="do not draw the QR code")
+    _admin_options(enrol)
+    code = totp_commands.add_parser("code", help="print the current code (the phone app)")
+    code.add_argument("secret", help="base32 secret, or an otpauth:// URI")
+    code.add_argument("--at", type=float, help="Unix time (default: now)")
+    code.add_argument("--digits", type=int, default=6)
+    code.add_argument("--step", type=int, default=30)
     return parser
+
+
+def _serving_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML config file (default: built-in)")
+    parser.add_argument("--data-dir", type=Path, help="where accounts and devices are kept")
+    parser.add_argument("--bind", help="public listener, host:port (default 127.0.0.1:8080)")
+    parser.add_argument("--admin-bind", help="admin listener, host:port (default 127.0.0.1:8081)")
+    parser.add_argument(
+        "--test-clock",
+        action="store_true",
+        help="start a clock that POST /admin/v1/clock moves (tests and load tests only)",
+    )
+
+
+def _admin_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--admin-url", default=os.environ.get("GATEWAY_ADMIN_URL", DEFAULT_ADMIN_URL)
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get("GATEWAY_ADMIN_TOKEN"),
+        help="default: $GATEWAY_ADMIN_TOKEN",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        if args.command in ("serve", "demo"):
+            return _serve(args)
+        if args.command == "user":
+            return _user(args)
+        if args.command == "totp":
+            return _totp(args)
+    except ConfigError as exc:
+        print(f"login-gateway: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
     parser.print_help()
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import trio
+
+    from gateway.serve import serve
+
+    config = load_config(args.config)
+    prepare = None
+    data_dir = args.data_dir
+    if args.command == "demo":
+        data_dir = data_dir or Path(tempfile.mkdtemp(prefix="login-gateway-demo-"))
+        prepare = _demo_user
+    trio.run(
+        lambda: serve(
+            config,
+            data_dir=data_dir,
+            bind=args.bind,
+            admin_bind=args.admin_bind,
+            test_clock=args.test_clock,
+            prepare=prepare,
+        )
+    )
+    return 0
+
+
+async def _demo_user(runtime: Any) -> None:
+    support = runtime.core.support
+    if await runtime.store.get_user(DEMO_USER) is None:
+        await support.create_user(DEMO_USER, DEMO_PASSWORD)
+    enrolment = await support.enrol_totp(DEMO_USER)
+    print(f"demo user: {DEMO_USER} / password: {DEMO_PASSWORD}", file=sys.stderr)
+    _show_enrolment(enrolment.otpauth_uri, enrolment.secret_base32, qr=True)
+
+
+def _show_enrolment(uri: str, secret: str, qr: bool) -> None:
+    print(f"TOTP secret: {secret}\notpauth URI: {uri}", file=sys.stderr)
+    if qr:
+        import segno
+
+        segno.make(uri, error="m").terminal(out=sys.stderr, compact=True)
+    print(f"current code: login-gateway totp code {secret}", file=sys.stderr, flush=True)
+
+
+def _admin(args: argparse.Namespace, method: str, path: str, body: object = None) -> Any:
+    import httpx
+
+    if not args.admin_token:
+        raise SystemExit("login-gateway: set GATEWAY_ADMIN_TOKEN or pass --admin-token")
+    try:
+        response = httpx.request(
+            method,
+            args.admin_url.rstrip("/") + path,
+            json=body,
+            headers={"Authorization": f"Bearer {args.admin_token}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        raise SystemExit(f"login-gateway: cannot reach {args.admin_url}: {exc}") from None
+    answer = response.json() if response.content else {}
+    if response.is_error:
+        raise SystemExit(f"login-gateway: {answer.get('error')}: {answer.get('message')}")
+    return answer
+
+
+def _user(args: argparse.Namespace) -> int:
+    if args.user_command == "add":
+        password = args.password
+        if password == "-":
+            password = sys.stdin.readline().rstrip("\n")
+        elif password is None:
+            password = getpass.getpass(f"password for {args.username}: ")
+        body = {"username": args.username, "password": password}
+        body.update(
+            {k: getattr(args, k) for k in ("account", "email", "phone") if getattr(args, k)}
+        )
+        user = _admin(args, "POST", "/admin/v1/users", body)
+        print(f"created {user['username']} in account {user['account']}")
+    else:
+        _admin(args, "POST", f"/admin/v1/users/{args.username}/unlock")
+        print(f"unlocked {args.username}")
+    return 0
+
+
+def _totp(args: argparse.Namespace) -> int:
+    if args.totp_command == "enrol":
+        device = _admin(args, "POST", f"/admin/v1/users/{args.username}/devices", {"type": "totp"})
+        _show_enrolment(device["otpauth_uri"], device["secret"], qr=not args.no_qr)
+        print(device["secret"])
+        return 0
+    import time
+
+    import _fastcore
+
+    try:
+        secret, algorithm, digits, step = _totp_parameters(args)
+    except ValueError as exc:
+        raise SystemExit(f"login-gateway: {exc}") from None
+    now = time.time() if args.at is None else args.at
+    print(_fastcore.hotp(_fastcore.HmacKey(secret, algorithm), int(now // step), digits))
+    return 0
+
+
+def _totp_parameters(args: argparse.Namespace) -> tuple[bytes, str, int, int]:
+    """Secret, algorithm, digits and step from a base32 secret or an otpauth URI
+    (whose parameters win over the options, as an authenticator app's would)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from gateway.auth.factors.totp import secret_from_base32
+
+    text, algorithm, digits, step = args.secret, "sha1", args.digits, args.step
+    if text.startswith("otpauth://"):
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(text).query).items()}
+        text = query.get("secret", "")
+        algorithm = query.get("algorithm", "SHA1").lower()
+        digits = int(query.get("digits", digits))
+        step = int(query.get("period", step))
+    if step < 1:
+        raise ValueError("the step must be at least 1 second")
+    return secret_from_base32(text), algorithm, digits, step
 
 
 if __name__ == "__main__":

@@ -1,0 +1,71 @@
+"""The login core wired together, for the edge to hold.
+
+The edge provides the I/O-facing pieces: a store (opened with its thread
+runner), a clock and an ``AsyncPasswordHasher`` that runs Argon2id in worker
+threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.auth.factors import Factor, default_factors
+from gateway.auth.flow import LoginFlow
+from gateway.auth.lockout import LockoutGuard, LockoutPolicy
+from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy
+from gateway.auth.ratelimit import LoginRateLimits
+from gateway.auth.sessions import SessionRegistry
+from gateway.auth.support import SupportDesk
+from gateway.clock import Clock
+from gateway.config import Config
+from gateway.store.base import Store
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCore:
+    flow: LoginFlow
+    sessions: SessionRegistry
+    support: SupportDesk
+    guard: LockoutGuard
+    factors: Mapping[str, Factor]
+    clock: Clock
+
+    @classmethod
+    def build(
+        cls, config: Config, *, store: Store, clock: Clock, hasher: AsyncPasswordHasher
+    ) -> LoginCore:
+        factors = default_factors(config.totp)
+        sessions = SessionRegistry(clock, config.sessions)
+        guard = LockoutGuard(LockoutPolicy.from_config(config.lockout), store, clock)
+        flow = LoginFlow(
+            store=store,
+            sessions=sessions,
+            hasher=hasher,
+            guard=guard,
+            limits=LoginRateLimits(clock, config.rate_limits),
+            factors=factors,
+            clock=clock,
+            config=config.login,
+        )
+        support = SupportDesk(
+            store=store,
+            hasher=hasher,
+            policy=PasswordPolicy.from_config(config.passwords),
+            guard=guard,
+            sessions=sessions,
+            clock=clock,
+            totp_config=config.totp,
+        )
+        return cls(flow, sessions, support, guard, factors, clock)
+
+    def sweep(self) -> None:
+        """Expire sessions and logins whose time is up (call every second or
+        so, and after moving the test clock)."""
+        self.sessions.sweep()
+        self.flow.sweep()
+
+    async def prune(self) -> int:
+        """Forget lock state that has aged to nothing (call hourly or so:
+        it bounds what guessed usernames leave behind)."""
+        return await self.guard.prune()

@@ -1,0 +1,26 @@
+"""Second-factor methods, one module each, all implementing ``Factor``."""
+
+from __future__ import annotations
+
+from gateway.auth.factors.base import FAILED, Challenge, Factor, Tier, Verification
+from gateway.auth.factors.none import PasswordOnly
+from gateway.auth.factors.totp import Authenticator
+from gateway.config import TotpConfig
+
+
+def default_factors(totp: TotpConfig | None = None) -> dict[str, Factor]:
+    """The methods this build offers, by name."""
+    factors: list[Factor] = [PasswordOnly(), Authenticator(totp)]
+    return {f.method: f for f in factors}
+
+
+__all__ = [
+    "FAILED",
+    "Authenticator",
+    "Challenge",
+    "Factor",
+    "PasswordOnly",
+    "Tier",
+    "Verification",
+    "default_factors",
+]

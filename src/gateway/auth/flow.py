@@ -1,0 +1,315 @@
+"""The login transaction of DESIGN.md's HTTP contract, as a state machine.
+
+    POST /v1/login                  password          -> LoggedIn | SecondFactorRequired
+    POST /v1/login/{id}/challenge   method            -> Challenge
+    POST /v1/login/{id}/verify      method, response  -> LoggedIn   (or SessionExists)
+    POST /v1/login/{id}/confirm     takeover          -> LoggedIn | None
+
+Order of checks at the password step, cheapest first and nothing hashed
+before the floods are shed: per-IP bucket, username characters
+(``bad_character``, never counted), per-user bucket, lockout reservation,
+then exactly one Argon2id verification, against the user's hash or a dummy.
+
+Each password or second-factor check is a reserved lockout attempt (see
+``lockout.py``). A correct password with a second factor still to come
+releases its attempt without resetting the count; only a completed login
+resets it, so knowing the password does not buy unlimited code guesses.
+
+Transactions are in memory, keyed by a random ``login_id``, and expire after
+``login.expiry_seconds``.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gateway.auth.factors.base import Challenge, Factor, Tier
+from gateway.auth.lockout import LockoutGuard, Outcome
+from gateway.auth.passwords import AsyncPasswordHasher, check_username
+from gateway.auth.ratelimit import LoginRateLimits
+from gateway.auth.sessions import Occupied, Platform, Session, SessionRegistry, parse_platform
+from gateway.clock import Clock
+from gateway.config import LoginConfig
+from gateway.errors import (
+    BadRequest,
+    InvalidCredentials,
+    Locked,
+    LoginFailed,
+    NotFound,
+    SessionExists,
+)
+from gateway.store.base import Store
+
+NO_SECOND_FACTOR = "none"
+
+
+class LoginState(enum.StrEnum):
+    PASSWORD = "password"  # being checked; never stored in this state
+    SECOND_FACTOR = "second_factor"  # password accepted, waiting for a method
+    CHALLENGE_SENT = "challenge_sent"
+    SESSION_EXISTS = "session_exists"  # verified; waiting for takeover confirmation
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"  # takeover declined
+    EXPIRED = "expired"
+
+
+class LoginEvent(enum.Enum):
+    FACTOR_REQUIRED = enum.auto()
+    CHALLENGE_ISSUED = enum.auto()
+    FACTOR_FAILED = enum.auto()
+    SESSION_OCCUPIED = enum.auto()
+    SESSION_OPENED = enum.auto()
+    TAKEOVER_DECLINED = enum.auto()
+    TIMED_OUT = enum.auto()
+
+
+_S, _E = LoginState, LoginEvent
+_WAITING_FOR_FACTOR = (_S.SECOND_FACTOR, _S.CHALLENGE_SENT)
+_LIVE = (*_WAITING_FOR_FACTOR, _S.SESSION_EXISTS)
+_TRANSITIONS: dict[tuple[LoginState, LoginEvent], LoginState] = {
+    (_S.PASSWORD, _E.FACTOR_REQUIRED): _S.SECOND_FACTOR,
+    (_S.PASSWORD, _E.SESSION_OCCUPIED): _S.SESSION_EXISTS,
+    (_S.PASSWORD, _E.SESSION_OPENED): _S.COMPLETED,
+    **{(s, _E.CHALLENGE_ISSUED): _S.CHALLENGE_SENT for s in _WAITING_FOR_FACTOR},
+    **{(s, _E.FACTOR_FAILED): s for s in _WAITING_FOR_FACTOR},
+    **{(s, _E.SESSION_OCCUPIED): _S.SESSION_EXISTS for s in _WAITING_FOR_FACTOR},
+    **{(s, _E.SESSION_OPENED): _S.COMPLETED for s in _WAITING_FOR_FACTOR},
+    (_S.SESSION_EXISTS, _E.SESSION_OPENED): _S.COMPLETED,
+    (_S.SESSION_EXISTS, _E.TAKEOVER_DECLINED): _S.ABANDONED,
+    **{(s, _E.TIMED_OUT): _S.EXPIRED for s in _LIVE},
+}
+
+
+@dataclass(eq=False, slots=True)
+class LoginTransaction:
+    login_id: str = field(repr=False)  # bearer of the transaction
+    username: str
+    account_id: str
+    platform: Platform
+    trading: bool
+    methods: tuple[str, ...]
+    expires_at: float
+    state: LoginState = LoginState.PASSWORD
+    challenge: Challenge | None = None
+    challenge_method: str | None = None
+    verified_method: str | None = None
+
+    def move(self, event: LoginEvent) -> None:
+        try:
+            self.state = _TRANSITIONS[(self.state, event)]
+        except KeyError:
+            raise BadRequest(f"the login is in state {self.state.value}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactorRequired:
+    login_id: str = field(repr=False)
+    methods: tuple[str, ...]
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    token: str = field(repr=False)  # goes to the client once; never stored
+    session: Session
+    tier: Tier
+    replaced: Session | None = None
+
+
+class LoginFlow:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        sessions: SessionRegistry,
+        hasher: AsyncPasswordHasher,
+        guard: LockoutGuard,
+        limits: LoginRateLimits,
+        factors: Mapping[str, Factor],
+        clock: Clock,
+        config: LoginConfig | None = None,
+    ) -> None:
+        self._store = store
+        self._sessions = sessions
+        self._hasher = hasher
+        self._guard = guard
+        self._limits = limits
+        self._factors = factors
+        self._clock = clock
+        self._expiry = (config if config is not None else LoginConfig()).expiry_seconds
+        self._transactions: dict[str, LoginTransaction] = {}
+
+    async def login(
+        self, username: str, password: str, platform: str, *, ip: str, trading: bool = False
+    ) -> LoggedIn | SecondFactorRequired:
+        """The password step. Raises ``RateLimited``, ``BadCharacter``,
+        ``Locked``, ``InvalidCredentials`` or ``SessionExists``."""
+        self._limits.check_ip(ip)
+        check_username(username)
+        where = parse_platform(platform)
+        self._limits.check_user(username)
+        attempt = await self._guard.reserve(username)
+        methods: tuple[str, ...] = ()
+        try:
+            user = await self._store.get_user(username)
+            # Exactly one hash whether or not the user exists.
+            encoded = user.password_hash if user is not None else self._hasher.dummy_hash
+            matched = await self._hasher.verify(password, encoded)
+            if user is None or not matched:
+                outcome = Outcome.FAILED
+            else:
+                methods = await self._methods_of(username)
+                outcome = Outcome.RELEASED if methods else Outcome.SUCCEEDED
+        except BaseException:
+            await self._guard.release(attempt)  # not evaluated: counts nothing
+            raise
+        await self._guard.settle(attempt, outcome)
+        if user is None or outcome is Outcome.FAILED:
+            raise InvalidCredentials()
+        txn = LoginTransaction(
+            secrets.token_urlsafe(24),
+            username,
+            user.account_id,
+            where,
+            trading,
+            methods,
+            self._clock.now() + self._expiry,
+        )
+        if not methods:
+            return await self._open_session(txn, NO_SECOND_FACTOR)
+        txn.move(LoginEvent.FACTOR_REQUIRED)
+        self._transactions[txn.login_id] = txn
+        return SecondFactorRequired(txn.login_id, methods, int(self._expiry))
+
+    async def challenge(self, login_id: str, method: str) -> Challenge:
+        """Issue the challenge of ``method`` (nothing to show for TOTP)."""
+        txn = self._live(login_id)
+        factor = self._offered(txn, method)
+        lock = await self._guard.status(txn.username)
+        if lock.locked:
+            raise Locked(lock.retry_after)
+        devices = [d for d in await self._store.devices_of(txn.username) if d.type == method]
+        issued = factor.issue_challenge(devices, self._clock.now())
+        txn.move(LoginEvent.CHALLENGE_ISSUED)
+        txn.challenge, txn.challenge_method = issued, method
+        return issued
+
+    async def verify(self, login_id: str, method: str, response: str, *, ip: str) -> LoggedIn:
+        """Check the second factor. Raises ``LoginFailed``, ``Locked``,
+        ``RateLimited``, ``NotFound`` or ``SessionExists``."""
+        txn = self._live(login_id)
+        if txn.state not in _WAITING_FOR_FACTOR:
+            raise BadRequest(f"the login is in state {txn.state.value}")
+        factor = self._offered(txn, method)
+        self._limits.check_ip(ip)
+        attempt = await self._guard.reserve(txn.username)
+        try:
+            verified = await self._check_factor(txn, factor, response)
+        except BaseException:
+            await self._guard.release(attempt)
+            raise
+        await self._guard.settle(attempt, Outcome.SUCCEEDED if verified else Outcome.FAILED)
+        if not verified:
+            if txn.state in _WAITING_FOR_FACTOR:  # a racing verify may have moved it on
+                txn.move(LoginEvent.FACTOR_FAILED)
+            raise LoginFailed()
+        # Claim the transaction before anything else awaits, so two correct
+        # responses racing on one login open one session.
+        if self._transactions.pop(login_id, None) is not txn or txn.state not in _LIVE:
+            raise NotFound("unknown or expired login")
+        return await self._open_session(txn, method)
+
+    async def confirm(self, login_id: str, takeover: bool) -> LoggedIn | None:
+        """Answer the takeover prompt after ``session_exists``. With
+        ``takeover`` the old trading session ends at once; without it the
+        login is abandoned (``None``)."""
+        txn = self._live(login_id)
+        if txn.state is not LoginState.SESSION_EXISTS or txn.verified_method is None:
+            raise BadRequest(f"the login is in state {txn.state.value}")
+        del self._transactions[login_id]
+        if not takeover:
+            txn.move(LoginEvent.TAKEOVER_DECLINED)
+            return None
+        lock = await self._guard.status(txn.username)
+        if lock.locked:
+            raise Locked(lock.retry_after)
+        return await self._open_session(txn, txn.verified_method, takeover=True)
+
+    def state(self, login_id: str) -> LoginState:
+        """Where a live login stands (``GET /v1/login/{id}``)."""
+        return self._live(login_id).state
+
+    def sweep(self) -> int:
+        """Forget expired logins; returns how many."""
+        now = self._clock.now()
+        expired = [k for k, t in self._transactions.items() if now >= t.expires_at]
+        for login_id in expired:
+            self._transactions.pop(login_id).move(LoginEvent.TIMED_OUT)
+        return len(expired)
+
+    async def _open_session(
+        self, txn: LoginTransaction, method: str, takeover: bool = False
+    ) -> LoggedIn:
+        opened = self._sessions.open(
+            username=txn.username,
+            account_id=txn.account_id,
+            platform=txn.platform,
+            method=method,
+            trading=txn.trading,
+            takeover=takeover,
+        )
+        if isinstance(opened, Occupied):
+            txn.verified_method = method
+            txn.move(LoginEvent.SESSION_OCCUPIED)
+            self._transactions[txn.login_id] = txn
+            existing = opened.existing
+            raise SessionExists(existing.platform.value, existing.started_at, txn.login_id)
+        txn.move(LoginEvent.SESSION_OPENED)
+        tier = self._factors[method].tier
+        return LoggedIn(opened.token, opened.session, tier, opened.replaced)
+
+    async def _methods_of(self, username: str) -> tuple[str, ...]:
+        devices = await self._store.devices_of(username)
+        types = dict.fromkeys(d.type for d in devices)
+        methods = tuple(t for t in types if t in self._factors and t != NO_SECOND_FACTOR)
+        if types and not methods:
+            # Devices this build cannot verify: fail closed rather than fall
+            # back to password only.
+            raise LoginFailed()
+        return methods
+
+    async def _check_factor(self, txn: LoginTransaction, factor: Factor, response: str) -> bool:
+        method = factor.method
+        challenge = txn.challenge if txn.challenge_method == method else None
+        now = self._clock.now()
+        for device in await self._store.devices_of(txn.username):
+            if device.type != method:
+                continue
+            result = factor.verify(device, response, now, challenge)
+            if not result.ok:
+                continue
+            # Burn the step: a replay, or the same code racing in twice, loses here.
+            if result.counter is None or await self._store.claim_counter(
+                device.device_id, result.counter
+            ):
+                return True
+        return False
+
+    def _live(self, login_id: str) -> LoginTransaction:
+        txn = self._transactions.get(login_id)
+        if txn is None:
+            raise NotFound("unknown or expired login")
+        if self._clock.now() >= txn.expires_at:
+            del self._transactions[login_id]
+            txn.move(LoginEvent.TIMED_OUT)
+            raise NotFound("unknown or expired login")
+        return txn
+
+    def _offered(self, txn: LoginTransaction, method: str) -> Factor:
+        factor = self._factors.get(method)
+        if method not in txn.methods or factor is None:
+            raise BadRequest(f"method {method!r} is not offered for this login")
+        return factor

@@ -1,0 +1,110 @@
+"""The support (admin) API, on its own listener, behind a bearer token."""
+
+from __future__ import annotations
+
+from quart import Response, request
+
+from _fastcore import ct_equal
+from gateway import schemas
+from gateway.errors import Forbidden, NotFound, Unauthenticated
+from gateway.http.api import session_info
+from gateway.http.common import body, create_app, json, path_param
+from gateway.http.hotpath import ASGIApp
+from gateway.http.openapi import ADMIN, openapi_document
+from gateway.runtime import Runtime
+
+
+async def user_info(runtime: Runtime, username: str) -> schemas.UserInfo:
+    support = runtime.core.support
+    user = await support.user(username)  # NotFound for an unknown user
+    devices = await support.devices(username)
+    lock = await support.lock_status(username)
+    return schemas.UserInfo(
+        username=user.username,
+        account=user.account_id,
+        email=user.email,
+        phone=user.phone,
+        devices=[f"{d.type}:{d.device_id}" for d in devices],
+        locked=lock.locked,
+        failures=lock.failures,
+        retry_after=lock.retry_after,
+    )
+
+
+def create_admin_app(runtime: Runtime) -> ASGIApp:
+    app = create_app("gateway.admin", runtime.config.http.max_body_bytes)
+    support, sessions = runtime.core.support, runtime.core.sessions
+    expected = "Bearer " + runtime.admin_token
+    openapi = openapi_document(ADMIN, title="login-gateway admin")
+
+    @app.before_request
+    async def authorize() -> None:
+        given = request.headers.get("Authorization")
+        if given is None:
+            raise Unauthenticated("The admin API needs Authorization: Bearer <admin token>")
+        if not ct_equal(given, expected):
+            raise Forbidden("Wrong admin token")
+
+    @app.post("/admin/v1/users")
+    async def create_user() -> Response:
+        form = await body(schemas.CreateUserRequest)
+        await support.create_user(
+            form.username,
+            form.password,
+            account_id=form.account,
+            email=form.email,
+            phone=form.phone,
+        )
+        return json(await user_info(runtime, form.username), status=201)
+
+    @app.get("/admin/v1/users/<username>")
+    async def show_user(username: str) -> Response:
+        return json(await user_info(runtime, path_param(username)))
+
+    @app.post("/admin/v1/users/<username>/devices")
+    async def enrol_device(username: str) -> Response:
+        form = await body(schemas.EnrolDeviceRequest)
+        enrolment = await support.enrol_totp(path_param(username))
+        answer = schemas.TotpEnrolled(
+            device_id=enrolment.device.device_id,
+            secret=enrolment.secret_base32,
+            otpauth_uri=enrolment.otpauth_uri,
+        )
+        del form  # only "totp" validates for now; more device types come with their factors
+        return json(answer, status=201)
+
+    @app.post("/admin/v1/users/<username>/unlock")
+    async def unlock(username: str) -> Response:
+        await support.unlock(path_param(username))
+        return json(schemas.Unlocked(username=username, locked=False))
+
+    @app.get("/admin/v1/sessions")
+    async def list_sessions() -> Response:
+        user = request.args.get("user")
+        found = await support.sessions(user)
+        return json(schemas.SessionList(sessions=[session_info(sessions, s) for s in found]))
+
+    @app.delete("/admin/v1/sessions/<session_id>")
+    async def end_session(session_id: str) -> Response:
+        await support.end_session(path_param(session_id))
+        return json(schemas.SessionEnded(id=session_id, ended=True))
+
+    @app.post("/admin/v1/clock")
+    async def move_clock() -> Response:
+        if runtime.test_clock is None:
+            raise NotFound()
+        form = await body(schemas.ClockRequest)
+        now = runtime.move_clock(advance=form.advance, set_to=form.set)
+        return json(schemas.ClockState(now=now))
+
+    @app.get("/admin/v1/clock")
+    async def show_clock() -> Response:
+        if runtime.test_clock is None:
+            raise NotFound()
+        return json(schemas.ClockState(now=runtime.clock.now()))
+
+    @app.get("/admin/v1/openapi.json")
+    async def openapi_json() -> Response:
+        return json(openapi)
+
+    return app

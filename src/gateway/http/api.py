@@ -1,0 +1,194 @@
+"""The client API on the public listener (DESIGN.md, "HTTP contract").
+
+Handlers are a few lines each: decode a Struct, call the core, encode a
+Struct. The hot endpoints (``GET /v1/session``, ``POST /v1/session/tickle``)
+are answered by ``hotpath.HotPaths`` before Quart sees them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import cast
+
+import trio
+from quart import Response, request
+
+from gateway import __version__, schemas
+from gateway.auth.flow import LoggedIn
+from gateway.auth.sessions import Platform, Session, SessionEvent, SessionRegistry
+from gateway.errors import Unauthenticated
+from gateway.http.common import body, create_app, json, path_param
+from gateway.http.hotpath import SESSION_COOKIE, HotPaths, Scope, request_token
+from gateway.http.openapi import openapi_document
+from gateway.http.wire import Headers, json_response
+from gateway.runtime import Runtime
+
+EVENT_KEEPALIVE_SECONDS = 15.0
+
+
+def session_info(sessions: SessionRegistry, session: Session) -> schemas.SessionInfo:
+    return schemas.SessionInfo(
+        id=session.session_id,
+        user=session.username,
+        account=session.account_id,
+        platform=session.platform.value,
+        kind=session.kind.value,
+        method=session.method,
+        started_at=session.started_at,
+        expires_at=sessions.expires_at(session),
+        idle_expires_at=sessions.idle_expires_at(session),
+    )
+
+
+def session_cookie(token: str, max_age: float) -> str:
+    return (
+        f"{SESSION_COOKIE}={token}; Path=/; Max-Age={int(max_age)}; "
+        "Secure; HttpOnly; SameSite=Strict"
+    )
+
+
+def expired_cookie() -> str:
+    return f"{SESSION_COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict"
+
+
+def logged_in(runtime: Runtime, result: LoggedIn) -> Response:
+    sessions = runtime.core.sessions
+    # A browser (portal) keeps its token only in the HttpOnly cookie.
+    token = None if result.session.platform is Platform.PORTAL else result.token
+    answer = schemas.LoginOk(session=session_info(sessions, result.session), token=token)
+    cookie = session_cookie(result.token, sessions.absolute_lifetime)
+    return json(answer, headers={"Set-Cookie": cookie})
+
+
+def create_public_app(runtime: Runtime) -> HotPaths:
+    app = create_app("gateway.public", runtime.config.http.max_body_bytes)
+    flow, sessions = runtime.core.flow, runtime.core.sessions
+    openapi = openapi_document()
+
+    @app.post("/v1/login")
+    async def login() -> Response:
+        form = await body(schemas.LoginRequest)
+        result = await flow.login(
+            form.username,
+            form.password,
+            form.platform,
+            ip=request.remote_addr or "unknown",
+            trading=form.trading,
+        )
+        if isinstance(result, LoggedIn):
+            return logged_in(runtime, result)
+        return json(
+            schemas.SecondFactorRequired(
+                login_id=result.login_id, methods=list(result.methods), expires_in=result.expires_in
+            )
+        )
+
+    @app.post("/v1/login/<login_id>/challenge")
+    async def challenge(login_id: str) -> Response:
+        form = await body(schemas.ChallengeRequest)
+        issued = await flow.challenge(path_param(login_id), form.method)
+        return json(schemas.ChallengeResponse(method=form.method, **issued.public()))  # type: ignore[arg-type]
+
+    @app.post("/v1/login/<login_id>/verify")
+    async def verify(login_id: str) -> Response:
+        form = await body(schemas.VerifyRequest)
+        result = await flow.verify(
+            path_param(login_id), form.method, form.response, ip=request.remote_addr or "unknown"
+        )
+        return logged_in(runtime, result)
+
+    @app.post("/v1/login/<login_id>/confirm")
+    async def confirm(login_id: str) -> Response:
+        form = await body(schemas.ConfirmRequest)
+        result = await flow.confirm(path_param(login_id), form.takeover)
+        if result is None:
+            return json(schemas.LoginAbandoned(login_id=login_id))
+        return logged_in(runtime, result)
+
+    @app.get("/v1/login/<login_id>")
+    async def login_status(login_id: str) -> Response:
+        state = flow.state(path_param(login_id))
+        return json(schemas.LoginStatus(login_id=login_id, state=state.value))
+
+    @app.post("/v1/logout")
+    async def logout() -> Response:
+        sessions.logout(_token())
+        return json(schemas.LoggedOut(), headers={"Set-Cookie": expired_cookie()})
+
+    @app.get("/v1/session/events")
+    async def events() -> Response:
+        session = sessions.authenticate(_token())
+        stream = _event_stream(sessions, session)
+        response = Response(stream, content_type="text/event-stream")
+        response.headers["Cache-Control"] = "no-store"
+        response.timeout = None
+        return response
+
+    @app.get("/openapi.json")
+    async def openapi_json() -> Response:
+        return json(openapi)
+
+    @app.get("/healthz")
+    async def health() -> Response:
+        return json(schemas.Health(implementation=_fastcore_implementation(), version=__version__))
+
+    @app.get("/readyz")
+    async def ready() -> Response:
+        return json(schemas.Health(implementation=_fastcore_implementation(), version=__version__))
+
+    def check_session(scope: Scope) -> tuple[int, Headers, bytes]:
+        session = sessions.authenticate(_scope_token(scope))
+        return json_response(schemas.SessionStatus(session=session_info(sessions, session)))
+
+    def tickle(scope: Scope) -> tuple[int, Headers, bytes]:
+        session = sessions.tickle(_scope_token(scope))
+        return json_response(schemas.SessionStatus(session=session_info(sessions, session)))
+
+    hot = {("GET", "/v1/session"): check_session, ("POST", "/v1/session/tickle"): tickle}
+    return HotPaths(hot, app)
+
+
+def _token() -> str:
+    token = request_token(cast(Scope, request.scope))
+    if not token:
+        raise Unauthenticated()
+    return token
+
+
+def _scope_token(scope: Scope) -> str:
+    token = request_token(scope)
+    if not token:
+        raise Unauthenticated()
+    return token
+
+
+async def _event_stream(sessions: SessionRegistry, session: Session) -> AsyncIterator[bytes]:
+    """Server-sent events of one session: ``replaced``, ``expired`` or
+    ``ended``, after which the stream closes. A comment line every few
+    seconds keeps proxies from closing an idle stream."""
+    send, receive = trio.open_memory_channel[SessionEvent](1)
+
+    def listener(event: SessionEvent) -> None:
+        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+            send.send_nowait(event)
+
+    unsubscribe = sessions.subscribe(session.session_id, listener)
+    try:
+        yield b": connected\n\n"
+        while True:
+            with trio.move_on_after(EVENT_KEEPALIVE_SECONDS):
+                event = await receive.receive()
+                payload = json_response({"event": event.kind.value, "at": event.at})[2]
+                yield b"event: " + event.kind.value.encode() + b"\ndata: " + payload + b"\n\n"
+                return
+            yield b": keepalive\n\n"
+    finally:
+        unsubscribe()
+        send.close()
+
+
+def _fastcore_implementation() -> str:
+    import _fastcore
+
+    return _fastcore.IMPLEMENTATION

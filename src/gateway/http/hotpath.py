@@ -1,0 +1,76 @@
+"""The hot endpoints, answered by a thin ASGI layer in front of Quart.
+
+Hypercorn's Trio worker serves ~2.5k bare requests/s per process here and
+Quart's dispatch costs ~31 % of that (DESIGN.md, "Performance design"), so the
+endpoints that every proxied request or poll hits (session check, tickle,
+forward auth) skip Quart: one dict lookup on (method, path), a synchronous
+handler over in-memory state, msgspec encoding, two ``send`` calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+
+from gateway.errors import GatewayError
+from gateway.http.wire import Headers, error_response
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+# Loose on purpose: Quart's own __call__ is typed with its narrower scope types.
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+HotHandler = Callable[[Scope], tuple[int, Headers, bytes]]
+
+SESSION_COOKIE = "gw_session"
+_COOKIE_PREFIX = SESSION_COOKIE.encode() + b"="
+_MAX_TOKEN = 256
+
+
+def request_token(scope: Scope) -> str | None:
+    """The session token of a request: ``Authorization: Bearer`` first, then
+    the session cookie. Over-long values are treated as absent."""
+    cookie_token = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            if value[:7].lower() == b"bearer " and len(value) <= _MAX_TOKEN + 7:
+                return str(value[7:].strip().decode("latin-1"))
+        elif name == b"cookie" and cookie_token is None:
+            cookie_token = _cookie_value(value)
+    return cookie_token
+
+
+def _cookie_value(header: bytes) -> str | None:
+    for part in header.split(b";"):
+        part = part.strip()
+        if part.startswith(_COOKIE_PREFIX):
+            value = part[len(_COOKIE_PREFIX) :]
+            return value.decode("latin-1") if 0 < len(value) <= _MAX_TOKEN else None
+    return None
+
+
+def client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+class HotPaths:
+    """ASGI app: answers ``routes`` itself and hands every other request, and
+    the lifespan protocol, to ``fallback`` (the Quart app)."""
+
+    def __init__(self, routes: Mapping[tuple[str, str], HotHandler], fallback: ASGIApp) -> None:
+        self._routes = dict(routes)
+        self._fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            handler = self._routes.get((scope["method"], scope["path"]))
+            if handler is not None:
+                try:
+                    status, headers, body = handler(scope)
+                except GatewayError as error:
+                    status, headers, body = error_response(error)
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self._fallback(scope, receive, send)

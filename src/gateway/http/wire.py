@@ -1,0 +1,49 @@
+"""Encoding and decoding of JSON bodies, and error answers, in one place.
+
+Every error the edge sends is a ``GatewayError`` rendered by ``error_response``;
+handlers never build an error body themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+from gateway.errors import BadRequest, GatewayError
+
+T = TypeVar("T")
+
+JSON = b"application/json"
+_encoder = msgspec.json.Encoder()
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def encode(body: object) -> bytes:
+    return _encoder.encode(body)
+
+
+def decode(raw: bytes, into: type[T]) -> T:
+    """Decode a request body, turning every kind of bad input into ``bad_request``
+    with the field path msgspec reports."""
+    decoder = _decoders.get(into)
+    if decoder is None:
+        decoder = _decoders[into] = msgspec.json.Decoder(into)
+    try:
+        return decoder.decode(raw)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"invalid body: {exc}") from None
+    except msgspec.DecodeError:
+        raise BadRequest("body is not valid JSON") from None
+
+
+def error_response(error: GatewayError) -> tuple[int, Headers, bytes]:
+    headers: Headers = [(b"content-type", JSON), (b"cache-control", b"no-store")]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers().items()]
+    return error.status, headers, encode(error.body())
+
+
+def json_response(body: object, status: int = 200) -> tuple[int, Headers, bytes]:
+    return status, [(b"content-type", JSON), (b"cache-control", b"no-store")], encode(body)

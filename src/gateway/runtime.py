@@ -1,0 +1,139 @@
+"""The composition root: the login core wired to Trio, threads and the store.
+
+This is the one place where the sans-IO core meets the event loop: Argon2id
+and SQLite run in worker threads behind capacity limiters, a sweeper task
+expires sessions and logins, and the test clock (only when asked for) can be
+moved from the admin API.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import trio
+
+from gateway.auth.core import LoginCore
+from gateway.auth.passwords import PasswordHasher
+from gateway.clock import Clock, SystemClock, TestClock
+from gateway.config import Config
+from gateway.errors import BadRequest
+from gateway.store.base import Store, ThreadRunner
+from gateway.store.encryption import resolve_master_key
+from gateway.store.memory import MemoryStore
+from gateway.store.sqlite import SqliteStore
+
+log = logging.getLogger("gateway")
+
+T = TypeVar("T")
+SWEEP_INTERVAL = 1.0
+PRUNE_INTERVAL = 3600.0
+
+
+class ThreadedHasher:
+    """Argon2id in worker threads, at most ``limit`` at once, so a flood of
+    logins queues instead of spawning threads or stalling the event loop."""
+
+    def __init__(self, hasher: PasswordHasher, limit: int) -> None:
+        self._hasher = hasher
+        self._limiter = trio.CapacityLimiter(limit)
+        self.hashes = 0  # how many were computed: the bench reports it
+
+    @property
+    def dummy_hash(self) -> str:
+        return self._hasher.dummy_hash
+
+    async def hash(self, password: str) -> str:
+        self.hashes += 1
+        return await trio.to_thread.run_sync(self._hasher.hash, password, limiter=self._limiter)
+
+    async def verify(self, password: str, encoded: str) -> bool:
+        self.hashes += 1
+        return await trio.to_thread.run_sync(
+            self._hasher.verify, password, encoded, limiter=self._limiter
+        )
+
+
+def thread_runner(limit: int) -> ThreadRunner:
+    """Blocking store calls in worker threads, ``limit`` at a time."""
+    limiter = trio.CapacityLimiter(limit)
+
+    async def run(fn: Callable[[], T]) -> T:
+        return await trio.to_thread.run_sync(fn, limiter=limiter)
+
+    return run
+
+
+@dataclass(eq=False)
+class Runtime:
+    config: Config
+    clock: Clock
+    store: Store
+    core: LoginCore
+    hasher: ThreadedHasher
+    admin_token: str = ""
+    test_clock: TestClock | None = None
+    admin_token_generated: bool = False
+
+    @classmethod
+    async def open(
+        cls, config: Config, *, data_dir: Path | None = None, test_clock: bool = False
+    ) -> Runtime:
+        clock: Clock = TestClock(start=SystemClock().now()) if test_clock else SystemClock()
+        directory = Path(data_dir if data_dir is not None else config.store.data_dir)
+        store: Store
+        if config.store.backend == "memory":
+            store = MemoryStore()
+        else:
+            master_key = await trio.to_thread.run_sync(
+                resolve_master_key, config.secrets.master_key, directory
+            )
+            store = await SqliteStore.open(directory, master_key, thread_runner(1))
+        password_hasher = await trio.to_thread.run_sync(PasswordHasher, config.argon2)
+        hasher = ThreadedHasher(password_hasher, config.argon2.max_concurrent_hashes)
+        core = LoginCore.build(config, store=store, clock=clock, hasher=hasher)
+        token = config.secrets.admin_token
+        runtime = cls(
+            config,
+            clock,
+            store,
+            core,
+            hasher,
+            admin_token=token or secrets.token_urlsafe(32),
+            test_clock=clock if isinstance(clock, TestClock) else None,
+            admin_token_generated=not token,
+        )
+        return runtime
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    async def sweep_forever(self) -> None:
+        """Expire sessions and logins on time (the test clock also sweeps
+        whenever it is moved)."""
+        sweeps_per_prune = int(PRUNE_INTERVAL / SWEEP_INTERVAL)
+        count = 0
+        while True:
+            self.core.sweep()
+            count += 1
+            if count % sweeps_per_prune == 0:
+                await self.core.prune()  # forget aged lock state of guessed usernames
+            await trio.sleep(SWEEP_INTERVAL)
+
+    def move_clock(self, *, advance: float | None = None, set_to: float | None = None) -> float:
+        """Move the test clock forward (never back: lock and session deadlines
+        assume time does not go back), then expire what is due."""
+        if self.test_clock is None:
+            raise RuntimeError("the clock only moves under --test-clock")
+        if set_to is not None:
+            if set_to < self.test_clock.now():
+                raise BadRequest("the test clock does not go backwards")
+            self.test_clock.set(set_to)
+        if advance is not None:
+            self.test_clock.advance(advance)
+        self.core.sweep()
+        return self.test_clock.now()

@@ -1,0 +1,207 @@
+"""Wire schemas: one msgspec Struct per request and response body.
+
+These Structs are the HTTP contract of DESIGN.md. Decoders are built once per
+type and reused; ``/openapi.json`` is generated from them, so the document
+cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Platform = Literal["portal", "tws", "desktop", "mobile", "api"]
+# Lengths bound what a client can make the gateway hold or hash. A username
+# longer than any valid one is refused as a bad request; the character rule
+# itself (bad_character) is the login core's.
+Username = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Password = Annotated[str, msgspec.Meta(max_length=1024)]
+LoginId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Method = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+Response = Annotated[str, msgspec.Meta(max_length=1024)]
+
+
+class _Body(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Unset optional fields are left out of answers. ``status`` answers are
+    msgspec tags, so they are always present."""
+
+
+# --- client side -------------------------------------------------------------
+
+
+class LoginRequest(_Body, kw_only=True):
+    username: Username
+    password: Password
+    platform: Platform = "portal"
+    device_id: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    # The portal holds a trading session only when it trades (SPEC 5).
+    trading: bool = False
+
+
+class SessionInfo(_Body, kw_only=True):
+    """A session as its holder sees it. ``id`` is a public handle derived
+    from the token hash, never the token."""
+
+    id: str
+    user: str
+    account: str
+    platform: Platform
+    kind: Literal["trading", "portal", "api"]
+    method: str
+    started_at: float
+    expires_at: float
+    idle_expires_at: float
+
+
+class LoginOk(_Body, kw_only=True, tag_field="status", tag="ok"):
+    """A finished login. ``token`` is in the body for API and trading clients,
+    which send it back as a bearer token; the portal (a browser) gets it only
+    in the HttpOnly cookie, out of reach of page scripts."""
+
+    session: SessionInfo
+    token: str | None = None
+
+
+class SecondFactorRequired(_Body, kw_only=True, tag_field="status", tag="second_factor"):
+    login_id: str
+    methods: list[str]
+    expires_in: float
+
+
+class ChallengeRequest(_Body, kw_only=True):
+    method: Method
+
+
+class ChallengeResponse(_Body, kw_only=True):
+    method: str
+    challenge: str | None = None
+    positions: list[str] | None = None
+    sent: Literal["sms", "voice"] | None = None
+    pending: bool | None = None
+
+
+class VerifyRequest(_Body, kw_only=True):
+    method: Method
+    response: Response
+
+
+class ConfirmRequest(_Body, kw_only=True):
+    takeover: bool
+
+
+class LoginAbandoned(_Body, kw_only=True, tag_field="status", tag="abandoned"):
+    login_id: str
+
+
+class LoginStatus(_Body, kw_only=True):
+    login_id: str
+    state: str
+
+
+class SessionStatus(_Body, kw_only=True, tag_field="status", tag="ok"):
+    session: SessionInfo
+
+
+class LoggedOut(_Body, kw_only=True, tag_field="status", tag="logged_out"):
+    """The session is over; the cookie is cleared."""
+
+
+class ErrorBody(_Body, kw_only=True):
+    """Every error answer: ``error`` is a SPEC section 9 code."""
+
+    error: str
+    message: str
+    retry_after: int | None = None
+    platform: str | None = None
+    started_at: float | None = None
+    login_id: str | None = None
+
+
+# --- admin side --------------------------------------------------------------
+
+
+class CreateUserRequest(_Body, kw_only=True):
+    username: Username
+    password: Password
+    account: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+
+
+class UserInfo(_Body, kw_only=True):
+    username: str
+    account: str
+    email: str | None = None
+    phone: str | None = None
+    devices: list[str]
+    locked: bool
+    failures: int
+    retry_after: float
+
+
+class EnrolDeviceRequest(_Body, kw_only=True):
+    type: Literal["totp"]
+
+
+class TotpEnrolled(_Body, kw_only=True):
+    device_id: str
+    type: Literal["totp"] = "totp"
+    secret: str
+    otpauth_uri: str
+
+
+class Unlocked(_Body, kw_only=True):
+    username: str
+    locked: bool
+
+
+class SessionList(_Body, kw_only=True):
+    sessions: list[SessionInfo]
+
+
+class SessionEnded(_Body, kw_only=True):
+    id: str
+    ended: bool
+
+
+class ClockRequest(_Body, kw_only=True):
+    advance: Annotated[float, msgspec.Meta(ge=0, le=10 * 365 * 86400)] | None = None
+    set: Annotated[float, msgspec.Meta(ge=0, le=2**40)] | None = None
+
+
+class ClockState(_Body, kw_only=True):
+    now: float
+
+
+class Health(_Body, kw_only=True, tag_field="status", tag="ok"):
+    version: str
+    implementation: str
+
+
+REQUEST_TYPES: tuple[type[msgspec.Struct], ...] = (
+    LoginRequest,
+    ChallengeRequest,
+    VerifyRequest,
+    ConfirmRequest,
+    CreateUserRequest,
+    EnrolDeviceRequest,
+    ClockRequest,
+)
+RESPONSE_TYPES: tuple[type[msgspec.Struct], ...] = (
+    LoginOk,
+    SecondFactorRequired,
+    ChallengeResponse,
+    LoginAbandoned,
+    LoginStatus,
+    SessionStatus,
+    LoggedOut,
+    ErrorBody,
+    UserInfo,
+    TotpEnrolled,
+    Unlocked,
+    SessionList,
+    SessionEnded,
+    ClockState,
+    Health,
+)

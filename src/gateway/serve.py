@@ -1,0 +1,111 @@
+"""Serving: the public and admin apps on their own Hypercorn (Trio) listeners."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import hypercorn.trio
+import trio
+from hypercorn.config import Config as HypercornConfig
+
+from gateway.config import Config
+from gateway.http.admin import create_admin_app
+from gateway.http.api import create_public_app
+from gateway.runtime import Runtime
+
+log = logging.getLogger("gateway")
+
+
+def hypercorn_config(bind: str, config: Config) -> HypercornConfig:
+    server = HypercornConfig()
+    server.bind = [bind]
+    server.accesslog = None  # the audit log records what matters; per-request lines cost
+    server.errorlog = logging.getLogger("hypercorn.error")
+    server.keep_alive_timeout = 75
+    server.graceful_timeout = 5
+    server.max_app_queue_size = 10
+    server.h11_max_incomplete_size = 16 * 1024
+    return server
+
+
+def announce(event: str, **fields: object) -> None:
+    """One JSON line on stdout: how scripts and tests learn the bound addresses."""
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+async def serve(
+    config: Config,
+    *,
+    data_dir: Path | None = None,
+    bind: str | None = None,
+    admin_bind: str | None = None,
+    test_clock: bool = False,
+    prepare: Callable[[Runtime], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[tuple[list[str], list[str]]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Open the runtime, let ``prepare`` set it up (the demo creates its user
+    there), serve both listeners until SIGINT/SIGTERM, then close the store."""
+    runtime = await Runtime.open(config, data_dir=data_dir, test_clock=test_clock)
+    try:
+        if prepare is not None:
+            await prepare(runtime)
+        shutdown = trio.Event()
+        async with trio.open_nursery() as background:
+            background.start_soon(runtime.sweep_forever)
+            background.start_soon(_stop_on_signal, shutdown)
+            async with trio.open_nursery() as servers:
+                public = await servers.start(
+                    _listener,
+                    create_public_app(runtime),
+                    bind or config.http.bind,
+                    config,
+                    shutdown,
+                )
+                admin = await servers.start(
+                    _listener,
+                    create_admin_app(runtime),
+                    admin_bind or config.http.admin_bind,
+                    config,
+                    shutdown,
+                )
+                if runtime.admin_token_generated:
+                    print(
+                        "admin token (generated; set GATEWAY_ADMIN_TOKEN to choose one): "
+                        + runtime.admin_token,
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                announce("listening", public=public, admin=admin, test_clock=test_clock)
+                task_status.started((public, admin))
+            # Both listeners have drained after the shutdown signal.
+            background.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await runtime.close()
+
+
+async def _listener(
+    app: object,
+    bind: str,
+    config: Config,
+    shutdown: trio.Event,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    await hypercorn.trio.serve(
+        app,  # type: ignore[arg-type]
+        hypercorn_config(bind, config),
+        shutdown_trigger=shutdown.wait,
+        task_status=task_status,
+    )
+
+
+async def _stop_on_signal(shutdown: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            shutdown.set()
+            return

@@ -1,0 +1,120 @@
+"""Everything in memory: for tests, demos and load tests that need no disk.
+
+Atomicity comes from the event loop: no method awaits between reading and
+writing, so on one loop nothing interleaves inside a method.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TypeVar
+
+from gateway.auth.lockout import LockState
+from gateway.store.base import Account, AlreadyExists, Device, User
+
+_T = TypeVar("_T")
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._accounts: dict[str, Account] = {}
+        self._users: dict[str, User] = {}
+        self._devices: dict[str, Device] = {}
+        self._devices_by_user: dict[str, dict[str, Device]] = {}
+        self._locks: dict[str, LockState] = {}
+
+    async def create_account(self, account_id: str, name: str | None, now: float) -> Account:
+        if account_id in self._accounts:
+            raise AlreadyExists("account already exists")
+        account = self._accounts[account_id] = Account(account_id, name, now)
+        return account
+
+    async def get_account(self, account_id: str) -> Account | None:
+        return self._accounts.get(account_id)
+
+    async def create_user(
+        self,
+        username: str,
+        account_id: str,
+        password_hash: str,
+        email: str | None,
+        phone: str | None,
+        now: float,
+    ) -> User:
+        if username in self._users:
+            raise AlreadyExists("user already exists")
+        if account_id not in self._accounts:
+            raise LookupError(f"no account {account_id!r}")
+        user = User(username, account_id, password_hash, email, phone, now)
+        self._users[username] = user
+        return user
+
+    async def get_user(self, username: str) -> User | None:
+        return self._users.get(username)
+
+    async def users_of_account(self, account_id: str) -> list[User]:
+        return [u for u in self._users.values() if u.account_id == account_id]
+
+    async def set_password_hash(self, username: str, password_hash: str) -> None:
+        self._users[username] = replace(self._users[username], password_hash=password_hash)
+
+    async def add_device(
+        self, username: str, device_type: str, secret: bytes, label: str | None, now: float
+    ) -> Device:
+        if username not in self._users:
+            raise LookupError(f"no user {username!r}")
+        device = Device(secrets.token_hex(8), username, device_type, label, secret, -1, now)
+        self._put_device(device)
+        return device
+
+    async def devices_of(self, username: str) -> list[Device]:
+        return list(self._devices_by_user.get(username, {}).values())
+
+    async def remove_device(self, device_id: str) -> bool:
+        device = self._devices.pop(device_id, None)
+        if device is None:
+            return False
+        del self._devices_by_user[device.username][device_id]
+        return True
+
+    async def claim_counter(self, device_id: str, counter: int) -> bool:
+        device = self._devices.get(device_id)
+        if device is None or counter <= device.counter:
+            return False
+        self._put_device(replace(device, counter=counter))
+        return True
+
+    def _put_device(self, device: Device) -> None:
+        self._devices[device.device_id] = device
+        self._devices_by_user.setdefault(device.username, {})[device.device_id] = device
+
+    async def get_lock(self, username: str) -> LockState:
+        return self._locks.get(username, LockState())
+
+    async def update_lock(
+        self, username: str, change: Callable[[LockState], tuple[LockState, _T]]
+    ) -> _T:
+        state, result = change(self._locks.get(username, LockState()))
+        if state.is_empty:
+            # Lock state exists for any well-formed name; an empty one is dropped
+            # so that guessed names do not pile up.
+            self._locks.pop(username, None)
+        else:
+            self._locks[username] = state
+        return result
+
+    async def prune_locks(self, normalize: Callable[[LockState], LockState]) -> int:
+        dropped = 0
+        for username, state in list(self._locks.items()):
+            state = normalize(state)
+            if state.is_empty:
+                del self._locks[username]
+                dropped += 1
+            else:
+                self._locks[username] = state
+        return dropped
+
+    async def close(self) -> None:
+        return None

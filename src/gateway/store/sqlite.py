@@ -1,0 +1,346 @@
+"""Durable accounts, users, devices and lock state in SQLite (stdlib sqlite3, WAL).
+
+Reads come from an in-memory copy loaded at open, so the hot path never
+touches the database. Every write changes the memory copy first (atomically:
+nothing awaits in between, so concurrent attempts see each other's
+reservations at once), then goes through to SQLite before the awaiting call
+returns.
+
+Write order: writes are queued in the order they were made and a worker
+thread drains the queue in that order, one transaction per write, under one
+lock. Two racing updates of one username therefore reach the disk in the
+order they were applied in memory, whatever order the threads run in.
+
+Device secrets are sealed with AES-256-GCM (``SecretSealer``) before they
+reach SQLite. Sessions are not stored here: they live in memory
+(``gateway.auth.sessions``).
+
+Durability: ``synchronous=NORMAL`` in WAL mode. A committed write survives a
+crash or restart of the gateway; a power cut may lose the last commits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+
+from gateway.auth.lockout import LockState
+from gateway.store.base import Account, AlreadyExists, Device, ThreadRunner, User, run_inline
+from gateway.store.encryption import MasterKeyError, SecretSealer
+
+_T = TypeVar("_T")
+
+DATABASE_FILE = "gateway.sqlite3"
+_SCHEMA_VERSION = 1
+_KEY_CHECK = b"login-gateway master key check"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id TEXT PRIMARY KEY, name TEXT, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(account_id),
+    password_hash TEXT NOT NULL, email TEXT, phone TEXT, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    type TEXT NOT NULL, label TEXT, secret BLOB NOT NULL,
+    counter INTEGER NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS lock_state (username TEXT PRIMARY KEY, state BLOB NOT NULL);
+"""
+
+_Write = Callable[[sqlite3.Connection], object]
+_lock_encoder = msgspec.json.Encoder()
+_lock_decoder = msgspec.json.Decoder(LockState)
+
+
+def _device_context(device_id: str) -> bytes:
+    return b"device:" + device_id.encode("ascii")
+
+
+class _Database:
+    """The blocking half: a connection used only from worker threads, one at
+    a time, and the queue of writes waiting for it."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            # Hashes and sealed secrets: keep the file (and the WAL files
+            # SQLite derives from it) private to the owner.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self.conn = sqlite3.connect(path, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.conn.executescript(_SCHEMA)
+        self.conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        self._mutex = threading.Lock()
+        self._queue: deque[tuple[int, _Write]] = deque()
+        self._errors: dict[int, BaseException] = {}
+        self._sequence = itertools.count()
+
+    def enqueue(self, write: _Write) -> int:
+        """Queue a write (event loop thread); returns its ticket."""
+        ticket = next(self._sequence)
+        self._queue.append((ticket, write))
+        return ticket
+
+    def flush(self, ticket: int) -> None:
+        """Run every queued write in order (worker thread), then raise the
+        error of ``ticket``'s write if it failed."""
+        with self._mutex:
+            while self._queue:
+                number, write = self._queue.popleft()
+                try:
+                    with self.conn:
+                        write(self.conn)
+                except Exception as exc:
+                    self._errors[number] = exc
+            error = self._errors.pop(ticket, None)
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        with self._mutex:
+            self.conn.close()
+
+
+class SqliteStore:
+    """The embedded durable store. Create it with ``await SqliteStore.open(...)``."""
+
+    def __init__(self, db: _Database, sealer: SecretSealer, run: ThreadRunner) -> None:
+        self._db = db
+        self._sealer = sealer
+        self._run = run
+        self._accounts: dict[str, Account] = {}
+        self._users: dict[str, User] = {}
+        self._devices: dict[str, Device] = {}
+        self._devices_by_user: dict[str, dict[str, Device]] = {}
+        self._locks: dict[str, LockState] = {}
+
+    @classmethod
+    async def open(
+        cls, data_dir: Path, master_key: bytes, run: ThreadRunner = run_inline
+    ) -> SqliteStore:
+        """Open (or create) the database in ``data_dir`` and load it into
+        memory. Raises ``MasterKeyError`` if the data was sealed under another
+        key."""
+        sealer = SecretSealer(master_key)
+
+        def load() -> SqliteStore:
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            db = _Database(data_dir / DATABASE_FILE)
+            try:
+                store = cls(db, sealer, run)
+                store._check_master_key()
+                store._load()
+            except BaseException:
+                db.close()
+                raise
+            return store
+
+        return await run(load)
+
+    def _check_master_key(self) -> None:
+        conn = self._db.conn
+        row = conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
+        if row is None:
+            with conn:
+                sealed = self._sealer.seal(_KEY_CHECK, b"meta:key_check")
+                conn.execute("INSERT INTO meta VALUES ('key_check', ?)", (sealed,))
+        elif self._sealer.open(row[0], b"meta:key_check") != _KEY_CHECK:
+            raise MasterKeyError("the data directory was sealed under another master key")
+
+    def _load(self) -> None:
+        conn = self._db.conn
+        for account_id, name, created in conn.execute("SELECT * FROM accounts"):
+            self._accounts[account_id] = Account(account_id, name, created)
+        for row in conn.execute(
+            "SELECT username, account_id, password_hash, email, phone, created_at FROM users"
+        ):
+            self._users[row[0]] = User(*row)
+        for device_id, username, kind, label, sealed, counter, created in conn.execute(
+            "SELECT device_id, username, type, label, secret, counter, created_at FROM devices"
+        ):
+            secret = self._sealer.open(sealed, _device_context(device_id))
+            self._put_device(Device(device_id, username, kind, label, secret, counter, created))
+        for username, state in conn.execute("SELECT username, state FROM lock_state"):
+            self._locks[username] = _lock_decoder.decode(state)
+
+    async def _write(self, write: _Write) -> None:
+        ticket = self._db.enqueue(write)
+        await self._run(lambda: self._db.flush(ticket))
+
+    # --- accounts and users ------------------------------------------------
+
+    async def create_account(self, account_id: str, name: str | None, now: float) -> Account:
+        if account_id in self._accounts:
+            raise AlreadyExists("account already exists")
+        account = self._accounts[account_id] = Account(account_id, name, now)
+        await self._write(
+            lambda c: c.execute("INSERT INTO accounts VALUES (?, ?, ?)", (account_id, name, now))
+        )
+        return account
+
+    async def get_account(self, account_id: str) -> Account | None:
+        return self._accounts.get(account_id)
+
+    async def create_user(
+        self,
+        username: str,
+        account_id: str,
+        password_hash: str,
+        email: str | None,
+        phone: str | None,
+        now: float,
+    ) -> User:
+        if username in self._users:
+            raise AlreadyExists("user already exists")
+        if account_id not in self._accounts:
+            raise LookupError(f"no account {account_id!r}")
+        user = self._users[username] = User(username, account_id, password_hash, email, phone, now)
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)",
+                (username, account_id, password_hash, email, phone, now),
+            )
+        )
+        return user
+
+    async def get_user(self, username: str) -> User | None:
+        return self._users.get(username)
+
+    async def users_of_account(self, account_id: str) -> list[User]:
+        return [u for u in self._users.values() if u.account_id == account_id]
+
+    async def set_password_hash(self, username: str, password_hash: str) -> None:
+        self._users[username] = replace(self._users[username], password_hash=password_hash)
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE users SET password_hash = ? WHERE username = ?", (password_hash, username)
+            )
+        )
+
+    # --- devices -------------------------------------------------------------
+
+    async def add_device(
+        self, username: str, device_type: str, secret: bytes, label: str | None, now: float
+    ) -> Device:
+        if username not in self._users:
+            raise LookupError(f"no user {username!r}")
+        device_id = secrets.token_hex(8)
+        device = Device(device_id, username, device_type, label, secret, -1, now)
+        self._put_device(device)
+        sealed = self._sealer.seal(secret, _device_context(device_id))
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (device_id, username, device_type, label, sealed, -1, now),
+            )
+        )
+        return device
+
+    async def devices_of(self, username: str) -> list[Device]:
+        return list(self._devices_by_user.get(username, {}).values())
+
+    async def remove_device(self, device_id: str) -> bool:
+        device = self._devices.pop(device_id, None)
+        if device is None:
+            return False
+        del self._devices_by_user[device.username][device_id]
+        await self._write(
+            lambda c: c.execute("DELETE FROM devices WHERE device_id = ?", (device_id,))
+        )
+        return True
+
+    async def claim_counter(self, device_id: str, counter: int) -> bool:
+        device = self._devices.get(device_id)
+        if device is None or counter <= device.counter:
+            return False
+        self._put_device(replace(device, counter=counter))
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE devices SET counter = ? WHERE device_id = ?", (counter, device_id)
+            )
+        )
+        return True
+
+    def _put_device(self, device: Device) -> None:
+        self._devices[device.device_id] = device
+        self._devices_by_user.setdefault(device.username, {})[device.device_id] = device
+
+    # --- lock state ----------------------------------------------------------
+
+    async def get_lock(self, username: str) -> LockState:
+        return self._locks.get(username, LockState())
+
+    async def update_lock(
+        self, username: str, change: Callable[[LockState], tuple[LockState, _T]]
+    ) -> _T:
+        old = self._locks.get(username, LockState())
+        state, result = change(old)
+        if state == old:
+            return result
+        if state.is_empty:
+            # Empty state is dropped, so that guessed names do not pile up.
+            self._locks.pop(username, None)
+            await self._write(
+                lambda c: c.execute("DELETE FROM lock_state WHERE username = ?", (username,))
+            )
+        else:
+            self._locks[username] = state
+            encoded = _lock_encoder.encode(state)
+            await self._write(
+                lambda c: c.execute(
+                    "INSERT INTO lock_state VALUES (?, ?) "
+                    "ON CONFLICT(username) DO UPDATE SET state = excluded.state",
+                    (username, encoded),
+                )
+            )
+        return result
+
+    async def prune_locks(self, normalize: Callable[[LockState], LockState]) -> int:
+        dropped: list[str] = []
+        changed: list[tuple[str, bytes]] = []
+        for username, old in list(self._locks.items()):
+            state = normalize(old)
+            if state.is_empty:
+                del self._locks[username]
+                dropped.append(username)
+            elif state != old:
+                self._locks[username] = state
+                changed.append((username, _lock_encoder.encode(state)))
+
+        def write(c: sqlite3.Connection) -> None:
+            c.executemany("DELETE FROM lock_state WHERE username = ?", [(u,) for u in dropped])
+            c.executemany(
+                "UPDATE lock_state SET state = ? WHERE username = ?",
+                [(encoded, u) for u, encoded in changed],
+            )
+
+        if dropped or changed:
+            await self._write(write)
+        return len(dropped)
+
+    async def close(self) -> None:
+        """Write what is still queued (a write whose caller was cancelled)
+        and close the database."""
+
+        def finish() -> None:
+            self._db.flush(-1)
+            self._db.close()
+
+        await self._run(finish)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore(users={len(self._users)}, devices={len(self._devices)})"
