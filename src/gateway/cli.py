@@ -15,6 +15,7 @@ from typing import Any
 from gateway import __version__
 from gateway.config import ConfigError, load_config
 
+DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_ADMIN_URL = "http://127.0.0.1:8081"
 DEMO_USER, DEMO_PASSWORD = "demo", "demo1234"
 
@@ -42,6 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     unlock = user_commands.add_parser("unlock", help="unlock a locked-out user")
     unlock.add_argument("username")
     _admin_options(unlock)
+
+    login = commands.add_parser("login", help="log in as a client would; prints the session")
+    login.add_argument("username")
+    login.add_argument("--password", help="'-' reads it from stdin; default: prompt")
+    login.add_argument("--platform", default="tws", help="portal, tws, desktop or mobile")
+    login.add_argument("--totp-secret", help="compute the TOTP code (the phone app) from this")
+    login.add_argument("--takeover", action="store_true", help="take over an open session")
+    login.add_argument(
+        "--url", default=os.environ.get("GATEWAY_URL", DEFAULT_URL), help="the gateway"
+    )
 
     totp = commands.add_parser("totp", help="authenticator app: enrol, and compute codes")
     totp_commands = totp.add_subparsers(dest="totp_command", metavar="ACTION", required=True)
@@ -90,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _user(args)
         if args.command == "totp":
             return _totp(args)
+        if args.command == "login":
+            return _login(args)
     except ConfigError as exc:
         print(f"login-gateway: {exc}", file=sys.stderr)
         return 2
@@ -162,13 +175,62 @@ def _admin(args: argparse.Namespace, method: str, path: str, body: object = None
     return answer
 
 
+def _read_password(given: str | None, username: str) -> str:
+    if given == "-":
+        return sys.stdin.readline().rstrip("\n")
+    if given is None:
+        return getpass.getpass(f"password for {username}: ")
+    return given
+
+
+def _login(args: argparse.Namespace) -> int:
+    """The client side of a login: password, then the TOTP code, then (if
+    asked) the takeover of an open trading session."""
+    import json
+
+    import httpx
+
+    password = _read_password(args.password, args.username)
+    with httpx.Client(base_url=args.url, timeout=30) as client:
+
+        def post(path: str, body: object) -> Any:
+            answer = client.post(path, json=body)
+            payload = answer.json()
+            if answer.status_code == 409 and args.takeover:
+                return client.post(
+                    f"{path.rsplit('/', 1)[0]}/confirm", json={"takeover": True}
+                ).json()
+            if answer.is_error:
+                raise SystemExit(f"login-gateway: {payload.get('error')}: {payload.get('message')}")
+            return payload
+
+        body = {"username": args.username, "password": password, "platform": args.platform}
+        answer = post("/v1/login", body)
+        if answer.get("status") == "second_factor":
+            if args.totp_secret:
+                code = _current_code(args.totp_secret)
+            else:
+                code = input(f"code ({', '.join(answer['methods'])}): ").strip()
+            answer = post(
+                f"/v1/login/{answer['login_id']}/verify", {"method": "totp", "response": code}
+            )
+    print(json.dumps(answer, indent=2))
+    return 0 if answer.get("status") == "ok" else 1
+
+
+def _current_code(secret: str) -> str:
+    import time
+
+    import _fastcore
+
+    namespace = argparse.Namespace(secret=secret, digits=6, step=30)
+    key_bytes, algorithm, digits, step = _totp_parameters(namespace)
+    return _fastcore.hotp(_fastcore.HmacKey(key_bytes, algorithm), int(time.time() // step), digits)
+
+
 def _user(args: argparse.Namespace) -> int:
     if args.user_command == "add":
-        password = args.password
-        if password == "-":
-            password = sys.stdin.readline().rstrip("\n")
-        elif password is None:
-            password = getpass.getpass(f"password for {args.username}: ")
+        password = _read_password(args.password, args.username)
         body = {"username": args.username, "password": password}
         body.update(
             {k: getattr(args, k) for k in ("account", "email", "phone") if getattr(args, k)}

@@ -49,6 +49,8 @@ A full file with the defaults::
     bind = "127.0.0.1:8080"
     admin_bind = "127.0.0.1:8081"
     max_body_bytes = 65536
+    # certfile = "cert.pem"      # TLS (and HTTP/2) when both are set
+    # keyfile = "key.pem"
 
     [store]
     backend = "sqlite"           # or "memory"
@@ -159,6 +161,14 @@ class HttpConfig(_Section):
     bind: str = "127.0.0.1:8080"
     admin_bind: str = "127.0.0.1:8081"
     max_body_bytes: PositiveInt = 65_536
+    # TLS termination (and HTTP/2 through ALPN) on both listeners when both
+    # files are given; PEM format.
+    certfile: str | None = None
+    keyfile: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("http.certfile and http.keyfile go together")
 
 
 class StoreConfig(_Section):

@@ -30,6 +30,8 @@ def hypercorn_config(bind: str, config: Config) -> HypercornConfig:
     server.graceful_timeout = 5
     server.max_app_queue_size = 10
     server.h11_max_incomplete_size = 16 * 1024
+    if config.http.certfile and config.http.keyfile:
+        server.certfile, server.keyfile = config.http.certfile, config.http.keyfile
     return server
 
 

@@ -108,6 +108,10 @@ class GatewayProcess:
     def stop(self) -> int | None:
         if self.process is None:
             return None
+        # Idle keep-alive connections would hold the graceful shutdown open.
+        for client in ("public", "admin"):
+            if hasattr(self, client):
+                getattr(self, client).close()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -115,9 +119,6 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        for client in ("public", "admin"):
-            if hasattr(self, client):
-                getattr(self, client).close()
         code = self.process.returncode
         self.process = None
         return code

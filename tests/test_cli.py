@@ -1,0 +1,103 @@
+"""The ``login-gateway`` command against a real gateway (real clock)."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.http.harness import ADMIN_TOKEN, GatewayProcess, gateway_command
+
+
+@pytest.fixture
+def live_gateway(tmp_path):
+    gateway = GatewayProcess(tmp_path / "data", test_clock=False).start()
+    yield gateway
+    gateway.stop()
+
+
+def cli(*args, gateway, stdin=None):
+    env = {
+        **os.environ,
+        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
+        "GATEWAY_ADMIN_URL": gateway.admin_url,
+        "GATEWAY_URL": gateway.public_url,
+    }
+    return subprocess.run(
+        [*gateway_command(), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_quick_start_from_nothing_to_a_session(live_gateway):
+    added = cli(
+        "user", "add", "alice", "--password", "-", gateway=live_gateway, stdin="secret123\n"
+    )
+    assert added.returncode == 0, added.stderr
+    assert "created alice" in added.stdout
+    enrolled = cli("totp", "enrol", "alice", gateway=live_gateway)
+    assert enrolled.returncode == 0, enrolled.stderr
+    secret = enrolled.stdout.strip().splitlines()[-1]
+    assert "otpauth://totp/" in enrolled.stderr
+    logged_in = cli(
+        "login",
+        "alice",
+        "--password",
+        "secret123",
+        "--totp-secret",
+        secret,
+        gateway=live_gateway,
+    )
+    assert logged_in.returncode == 0, logged_in.stdout + logged_in.stderr
+    session = json.loads(logged_in.stdout)
+    assert session["status"] == "ok" and session["session"]["method"] == "totp"
+    check = live_gateway.public.get(
+        "/v1/session", headers={"Authorization": f"Bearer {session['token']}"}
+    )
+    assert check.status_code == 200
+    # A second trading login is refused without --takeover, allowed with it.
+    refused = cli(
+        "login",
+        "alice",
+        "--password",
+        "secret123",
+        "--totp-secret",
+        secret,
+        "--platform",
+        "mobile",
+        gateway=live_gateway,
+    )
+    assert refused.returncode != 0
+    assert "login_failed" in refused.stderr or "session_exists" in refused.stderr
+
+
+def test_totp_code_matches_the_core(live_gateway):
+    import base64
+
+    import _fastcore
+
+    secret = "JBSWY3DPEHPK3PXP"
+    printed = cli("totp", "code", secret, "--at", "1700000000", gateway=live_gateway)
+    assert printed.returncode == 0
+    key = _fastcore.HmacKey(base64.b32decode(secret))
+    assert printed.stdout.strip() == _fastcore.hotp(key, 1700000000 // 30)
+    uri = f"otpauth://totp/x?secret={secret}&digits=8&period=60"
+    printed = cli("totp", "code", uri, "--at", "1700000000", gateway=live_gateway)
+    assert printed.stdout.strip() == _fastcore.hotp(key, 1700000000 // 60, 8)
+
+
+def test_cli_errors_are_clear(live_gateway):
+    missing = cli("totp", "enrol", "nobody", gateway=live_gateway)
+    assert missing.returncode != 0
+    assert "not_found" in missing.stderr
+    bad = cli("totp", "code", "not base32!", gateway=live_gateway)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_version():
+    printed = subprocess.run([*gateway_command(), "--version"], capture_output=True, text=True)
+    assert printed.stdout.startswith("login-gateway ")
