@@ -17,12 +17,9 @@ def live_gateway(tmp_path):
 
 
 def cli(*args, gateway, stdin=None):
-    env = {
-        **os.environ,
-        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
-        "GATEWAY_ADMIN_URL": gateway.admin_url,
-        "GATEWAY_URL": gateway.public_url,
-    }
+    env = {**os.environ, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN}
+    if gateway is not None:
+        env.update(GATEWAY_ADMIN_URL=gateway.admin_url, GATEWAY_URL=gateway.public_url)
     return subprocess.run(
         [*gateway_command(), *args],
         input=stdin,
@@ -101,3 +98,72 @@ def test_cli_errors_are_clear(live_gateway):
 def test_version():
     printed = subprocess.run([*gateway_command(), "--version"], capture_output=True, text=True)
     assert printed.stdout.startswith("login-gateway ")
+
+
+def test_port_in_use_is_a_clear_error(live_gateway, tmp_path):
+    port = live_gateway.public_url.rsplit(":", 1)[1]
+    second = subprocess.run(
+        [
+            *gateway_command(),
+            "serve",
+            "--data-dir",
+            str(tmp_path / "other"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--admin-bind",
+            "127.0.0.1:0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN},
+    )
+    assert second.returncode == 1
+    assert "cannot serve" in second.stderr and "Traceback" not in second.stderr
+
+
+def test_demo_serves_a_ready_user(tmp_path):
+    import re
+    import selectors
+    import signal
+
+    import httpx
+
+    errors = (tmp_path / "demo.err").open("w+")
+    demo = subprocess.Popen(
+        [
+            *gateway_command(),
+            "demo",
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--bind",
+            "127.0.0.1:0",
+            "--admin-bind",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
+        env={**os.environ, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN},
+    )
+    try:
+        selector = selectors.DefaultSelector()
+        selector.register(demo.stdout, selectors.EVENT_READ)
+        assert selector.select(timeout=60), "demo did not start"
+        ready = json.loads(demo.stdout.readline())
+        errors.seek(0)
+        shown = errors.read()
+        secret = re.search(r"TOTP secret: ([A-Z2-7]+)", shown).group(1)
+        assert "█" in shown  # the QR code
+        with httpx.Client(base_url=ready["public"][0]) as client:
+            first = client.post("/v1/login", json={"username": "demo", "password": "demo1234"})
+            assert first.json()["methods"] == ["totp"]
+            code = cli("totp", "code", secret, gateway=None).stdout.strip()
+            done = client.post(
+                f"/v1/login/{first.json()['login_id']}/verify",
+                json={"method": "totp", "response": code},
+            )
+            assert done.json()["status"] == "ok"
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=30)

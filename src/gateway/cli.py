@@ -123,17 +123,44 @@ def _serve(args: argparse.Namespace) -> int:
     if args.command == "demo":
         data_dir = data_dir or Path(tempfile.mkdtemp(prefix="login-gateway-demo-"))
         prepare = _demo_user
-    trio.run(
-        lambda: serve(
-            config,
-            data_dir=data_dir,
-            bind=args.bind,
-            admin_bind=args.admin_bind,
-            test_clock=args.test_clock,
-            prepare=prepare,
+    from gateway.store.encryption import MasterKeyError
+
+    try:
+        trio.run(
+            lambda: serve(
+                config,
+                data_dir=data_dir,
+                bind=args.bind,
+                admin_bind=args.admin_bind,
+                test_clock=args.test_clock,
+                prepare=prepare,
+            )
         )
-    )
+    except MasterKeyError as exc:
+        print(f"login-gateway: {exc}", file=sys.stderr)
+        return 2
+    except BaseExceptionGroup as group:
+        error = _first_os_error(group)
+        if error is None:
+            raise
+        print(f"login-gateway: cannot serve: {error.strerror or error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"login-gateway: cannot serve: {error}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _first_os_error(error: BaseException) -> OSError | None:
+    """The OSError (a port in use, say) inside nested exception groups."""
+    if isinstance(error, OSError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _first_os_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 async def _demo_user(runtime: Any) -> None:
