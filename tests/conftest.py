@@ -1,5 +1,9 @@
+import functools
+import inspect
 import os
 
+import pytest
+import trio
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -7,3 +11,14 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=5000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` tests under ``trio.run`` (no plugin needed)."""
+    fn = pyfuncitem.obj
+    if not inspect.iscoroutinefunction(fn) or pyfuncitem.get_closest_marker("trio"):
+        return None
+    kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    trio.run(functools.partial(fn, **kwargs))
+    return True

@@ -9,53 +9,8 @@ that fails to import, with a warning. ``IMPLEMENTATION`` says which is in use.
 from __future__ import annotations
 
 import os
+import types
 import warnings
-
-if os.environ.get("GATEWAY_NO_EXTENSIONS", "") not in ("", "0"):
-    from _fastcore.pure import (
-        IMPLEMENTATION,
-        HmacKey,
-        OcraSuite,
-        TokenBuckets,
-        ct_equal,
-        hotp,
-        hotp_loop,
-        ocra,
-        ocra_verify,
-        totp_verify,
-    )
-else:
-    try:
-        from _fastcore.compiled import (
-            IMPLEMENTATION,
-            HmacKey,
-            OcraSuite,
-            TokenBuckets,
-            ct_equal,
-            hotp,
-            hotp_loop,
-            ocra,
-            ocra_verify,
-            totp_verify,
-        )
-    except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
-        warnings.warn(
-            f"compiled _fastcore is unavailable ({exc}); using the pure-Python core",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        from _fastcore.pure import (
-            IMPLEMENTATION,
-            HmacKey,
-            OcraSuite,
-            TokenBuckets,
-            ct_equal,
-            hotp,
-            hotp_loop,
-            ocra,
-            ocra_verify,
-            totp_verify,
-        )
 
 __all__ = [
     "IMPLEMENTATION",
@@ -69,3 +24,28 @@ __all__ = [
     "ocra_verify",
     "totp_verify",
 ]
+
+
+def _select() -> types.ModuleType:
+    if os.environ.get("GATEWAY_NO_EXTENSIONS", "") not in ("", "0"):
+        from _fastcore import pure
+
+        return pure
+    try:
+        from _fastcore import compiled
+    except ImportError as exc:
+        warnings.warn(
+            f"compiled _fastcore is unavailable ({exc}); using the pure-Python core",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        from _fastcore import pure
+
+        return pure
+    return compiled
+
+
+_implementation = _select()
+# Both implementations export the same names; the type stub (__init__.pyi)
+# spells them out.
+globals().update({name: getattr(_implementation, name) for name in __all__})

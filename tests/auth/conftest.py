@@ -3,28 +3,13 @@ counting hasher and the core wired from them."""
 
 from __future__ import annotations
 
-import functools
-import inspect
-
 import pytest
-import trio
 
 from gateway.auth.core import LoginCore
 from gateway.clock import TestClock
 from gateway.store.memory import MemoryStore
 
 from .helpers import CountingHasher, make_config
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run ``async def`` tests under ``trio.run`` (no plugin needed)."""
-    fn = pyfuncitem.obj
-    if not inspect.iscoroutinefunction(fn) or pyfuncitem.get_closest_marker("trio"):
-        return None
-    kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    trio.run(functools.partial(fn, **kwargs))
-    return True
 
 
 @pytest.fixture
