@@ -26,3 +26,16 @@ def username(request: pytest.FixtureRequest) -> str:
     """A username of this test's own: lower-case letters and digits."""
     name = "".join(c for c in request.node.name.lower() if c.isalnum())
     return ("u" + name)[:60]
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Whatever a test sends, the gateway logs no unhandled error."""
+    gateways = [
+        request.getfixturevalue(name) for name in ("gateway",) if name in request.fixturenames
+    ]
+    before = [len(g.output) for g in gateways]
+    yield
+    for gateway, start in zip(gateways, before, strict=True):
+        logged = "".join(gateway.output[start:])
+        assert "Traceback" not in logged and "unhandled error" not in logged, logged

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import shutil
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -87,21 +86,26 @@ class GatewayProcess:
         return self
 
     def _wait_for(self, event: str) -> dict[str, Any]:
+        """Read the gateway's output on a thread for as long as it runs (an
+        undrained pipe would block the gateway once it fills), and wait for
+        the JSON line announcing ``event``."""
         assert self.process is not None and self.process.stdout is not None
-        selector = selectors.DefaultSelector()
-        selector.register(self.process.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=deadline - time.monotonic()):
-                break
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            if line.startswith("{"):
-                message = json.loads(line)
-                if message.get("event") == event:
-                    return dict(message)
+        found: dict[str, Any] = {}
+        ready = threading.Event()
+
+        def drain(stream: Any) -> None:
+            for line in stream:
+                self.output.append(line)
+                if not ready.is_set() and line.startswith("{"):
+                    message = json.loads(line)
+                    if message.get("event") == event:
+                        found.update(message)
+                        ready.set()
+            ready.set()  # the process ended: stop waiting
+
+        threading.Thread(target=drain, args=(self.process.stdout,), daemon=True).start()
+        if ready.wait(START_TIMEOUT) and found:
+            return found
         self.stop()
         raise RuntimeError("gateway did not start:\n" + "".join(self.output))
 

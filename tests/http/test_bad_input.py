@@ -2,6 +2,7 @@
 
 import json
 
+import httpx
 import pytest
 
 from tests.http.flows import start_login
@@ -76,8 +77,6 @@ def test_repeated_field_is_refused_or_last_wins(gateway, username):
 
 
 def test_admin_needs_its_token(gateway):
-    import httpx
-
     with httpx.Client(base_url=gateway.admin_url) as anonymous:
         answer = anonymous.post("/admin/v1/users", json={"username": "x", "password": "y"})
         assert answer.status_code == 401
@@ -111,3 +110,21 @@ def test_openapi_document_is_served(gateway):
 def test_login_still_works_after_the_abuse(gateway, username):
     gateway.create_user(username)
     assert start_login(gateway, username).status_code == 200
+
+
+def test_bodies_the_handler_does_not_need_do_not_stall_the_connection(gateway):
+    # Answering with a request body left unread could stall the next request
+    # on the same keep-alive connection; every answer must come back.
+    headers = {"Content-Type": "application/json"}
+    with httpx.Client(base_url=gateway.public_url, timeout=5) as client:
+        for size in range(1, 400, 7):
+            junk = bytes(range(256)) * 2
+            assert (
+                client.post("/v1/logout", content=junk[:size], headers=headers).status_code == 401
+            )
+            assert client.post("/v1/login/x/challenge", content=junk[:size], headers=headers)
+            assert client.post("/v1/session/tickle", content=junk[:size], headers=headers)
+        huge = b"x" * 300_000
+        assert client.post("/v1/session/tickle", content=huge, headers=headers).status_code == 401
+    with httpx.Client(base_url=gateway.public_url, timeout=5) as client:
+        assert client.get("/v1/session").status_code == 401

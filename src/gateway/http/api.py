@@ -146,7 +146,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         return json_response(schemas.SessionStatus(session=session_info(sessions, session)))
 
     hot = {("GET", "/v1/session"): check_session, ("POST", "/v1/session/tickle"): tickle}
-    return HotPaths(hot, app)
+    return HotPaths(hot, app, runtime.config.http.max_body_bytes)
 
 
 def _token() -> str:

@@ -37,7 +37,7 @@ def json(body: object, status: int = 200, headers: dict[str, str] | None = None)
 
 async def body(into: type[T]) -> T:
     """The request body decoded into ``into``; anything else is ``bad_request``."""
-    raw = await request.get_data(cache=False, as_text=False)
+    raw = await request.get_data(cache=True, as_text=False)
     if isinstance(raw, str):  # not with as_text=False; keeps the types honest
         raw = raw.encode()
     content_type = request.mimetype
@@ -63,6 +63,14 @@ def create_app(name: str, max_body_bytes: int) -> QuartTrio:
         PROVIDE_AUTOMATIC_OPTIONS=False,
     )
     install_error_handlers(app)
+
+    @app.before_request
+    async def read_whole_body() -> None:
+        # Every request's body is read before the answer, even where the
+        # handler needs none: answering with a body left unread can stall the
+        # next request on the same keep-alive connection.
+        await request.get_data(cache=True, as_text=False)
+
     return app
 
 

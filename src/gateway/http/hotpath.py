@@ -58,19 +58,41 @@ class HotPaths:
     """ASGI app: answers ``routes`` itself and hands every other request, and
     the lifespan protocol, to ``fallback`` (the Quart app)."""
 
-    def __init__(self, routes: Mapping[tuple[str, str], HotHandler], fallback: ASGIApp) -> None:
+    def __init__(
+        self,
+        routes: Mapping[tuple[str, str], HotHandler],
+        fallback: ASGIApp,
+        max_body_bytes: int = 65_536,
+    ) -> None:
         self._routes = dict(routes)
         self._fallback = fallback
+        self._max_body = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             handler = self._routes.get((scope["method"], scope["path"]))
             if handler is not None:
+                whole = scope["method"] == "GET" or await _discard_body(receive, self._max_body)
                 try:
                     status, headers, body = handler(scope)
                 except GatewayError as error:
                     status, headers, body = error_response(error)
+                if not whole:
+                    headers = [*headers, (b"connection", b"close")]
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
         await self._fallback(scope, receive, send)
+
+
+async def _discard_body(receive: Receive, limit: int) -> bool:
+    """Read a request body the handler does not need (see
+    common.read_whole_body); False if it ran past ``limit`` and was left."""
+    seen = 0
+    while True:
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if not message.get("more_body"):
+            return True
+        if seen > limit:
+            return False
