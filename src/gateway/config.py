@@ -29,7 +29,8 @@ A full file with the defaults::
     memory_cost_kib = 65536      # 64 MiB
     iterations = 3
     lanes = 4
-    max_concurrent_hashes = 4    # worker threads hashing at once (64 MiB each)
+    max_concurrent_hashes = 4    # hashes at once when lanes = 1 (with lanes > 1 one
+                                 # hash at a time, spread over every core by OpenSSL)
 
     [rate_limits]
     ip_rate = 5.0                # login attempts per second per client IP, refilled

@@ -18,7 +18,7 @@ from typing import TypeVar
 import trio
 
 from gateway.auth.core import LoginCore
-from gateway.auth.passwords import PasswordHasher
+from gateway.auth.passwords import PasswordHasher, serialized
 from gateway.clock import Clock, SystemClock, TestClock
 from gateway.config import Config
 from gateway.errors import BadRequest
@@ -94,7 +94,11 @@ class Runtime:
             )
             store = await SqliteStore.open(directory, master_key, thread_runner(1))
         password_hasher = await trio.to_thread.run_sync(PasswordHasher, config.argon2)
-        hasher = ThreadedHasher(password_hasher, config.argon2.max_concurrent_hashes)
+        # Multi-lane hashes run one at a time (see auth.passwords): more
+        # threads would only wait on the lock.
+        argon2 = config.argon2
+        limit = 1 if serialized(argon2.lanes) else argon2.max_concurrent_hashes
+        hasher = ThreadedHasher(password_hasher, limit)
         core = LoginCore.build(config, store=store, clock=clock, hasher=hasher)
         token = config.secrets.admin_token
         runtime = cls(

@@ -99,3 +99,33 @@ async def test_inline_hasher_is_the_sync_hasher_behind_await() -> None:
     assert await inline.verify("secret123", encoded)
     assert not await inline.verify("wrong1", encoded)
     assert not await inline.verify("secret123", inline.dummy_hash)
+
+
+def test_concurrent_multi_lane_hashes_all_finish() -> None:
+    # Two 4-lane Argon2id hashes at once deadlock in OpenSSL's thread pool on
+    # a 2-core machine (or fail with MemoryError) unless they are serialized.
+    import threading
+
+    from gateway.auth.passwords import PasswordHasher
+    from gateway.config import Argon2Config
+
+    hasher = PasswordHasher(Argon2Config(memory_cost_kib=1024, iterations=1, lanes=4))
+    encoded = hasher.hash("secret123")
+    results: list[bool] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            hasher.hash("another1")
+            results.append(hasher.verify("secret123", encoded))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert not any(thread.is_alive() for thread in threads), "hashes deadlocked"
+    assert results == [True] * 6

@@ -146,3 +146,11 @@ def test_unknown_login_id(gateway):
     assert answer.status_code == 404
     assert answer.json()["error"] == "not_found"
     assert gateway.public.get("/v1/login/" + "x" * 5000).json()["error"] == "not_found"
+
+
+def test_hot_path_answers_carry_a_length(gateway, username):
+    gateway.create_user(username)
+    token = start_login(gateway, username).json()["token"]
+    for answer in (session_of(gateway, token), session_of(gateway, "wrong")):
+        assert int(answer.headers["content-length"]) == len(answer.content)
+        assert "transfer-encoding" not in answer.headers

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import threading
 from typing import Protocol
 
 from cryptography.exceptions import InvalidKey
@@ -70,12 +71,32 @@ class PasswordPolicy:
             raise WeakPassword(rule)
 
 
+# OpenSSL computes the lanes of one Argon2id hash on its own thread pool,
+# which ``cryptography`` sizes to the number of cores. Two multi-lane hashes
+# at once can each hold part of the pool and wait for the rest: on a 2-core
+# machine two 4-lane hashes deadlock (or fail with MemoryError). So multi-lane
+# hashes run one at a time in the process; each still uses every core.
+_MULTI_LANE = threading.Lock()
+_PHC_LANES = re.compile(r"[$,]p=(\d+)")
+
+
+def serialized(lanes: int) -> bool:
+    """Whether hashes with this many lanes must run one at a time."""
+    return lanes > 1
+
+
+def _lanes_of(encoded: str) -> int:
+    match = _PHC_LANES.search(encoded)
+    return int(match.group(1)) if match else 2  # unknown: play safe
+
+
 class PasswordHasher:
     """Argon2id in PHC string form (``$argon2id$v=19$m=...,t=...,p=...$salt$hash``).
 
     Blocking: run it in a worker thread. The dummy hash has the same cost as a
     real one, so checking a password for an unknown user takes as long as for
     a known one (SPEC: timing must not reveal whether the user exists).
+    Multi-lane hashes take a process-wide lock (see ``_MULTI_LANE``).
     """
 
     def __init__(self, config: Argon2Config) -> None:
@@ -93,11 +114,19 @@ class PasswordHasher:
             lanes=config.lanes,
             memory_cost=config.memory_cost_kib,
         )
+        if serialized(config.lanes):
+            with _MULTI_LANE:
+                return kdf.derive_phc_encoded(password.encode("utf-8"))
         return kdf.derive_phc_encoded(password.encode("utf-8"))
 
     def verify(self, password: str, encoded: str) -> bool:
+        # The stored hash carries its own parameters, lanes included.
         try:
-            Argon2id.verify_phc_encoded(password.encode("utf-8"), encoded)
+            if serialized(_lanes_of(encoded)):
+                with _MULTI_LANE:
+                    Argon2id.verify_phc_encoded(password.encode("utf-8"), encoded)
+            else:
+                Argon2id.verify_phc_encoded(password.encode("utf-8"), encoded)
         except InvalidKey:
             return False
         return True

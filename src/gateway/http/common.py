@@ -50,7 +50,8 @@ def render(error: GatewayError) -> Response:
     status, headers, payload = error_response(error)
     response = Response(payload, status=status)
     for name, value in headers:
-        response.headers[name.decode()] = value.decode()
+        if name != b"content-length":  # Quart sets its own
+            response.headers[name.decode()] = value.decode()
     return response
 
 

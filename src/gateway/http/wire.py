@@ -40,10 +40,21 @@ def decode(raw: bytes, into: type[T]) -> T:
 
 
 def error_response(error: GatewayError) -> tuple[int, Headers, bytes]:
-    headers: Headers = [(b"content-type", JSON), (b"cache-control", b"no-store")]
+    payload = encode(error.body())
+    headers = _headers(payload)
     headers += [(k.lower().encode(), v.encode()) for k, v in error.headers().items()]
-    return error.status, headers, encode(error.body())
+    return error.status, headers, payload
 
 
 def json_response(body: object, status: int = 200) -> tuple[int, Headers, bytes]:
-    return status, [(b"content-type", JSON), (b"cache-control", b"no-store")], encode(body)
+    payload = encode(body)
+    return status, _headers(payload), payload
+
+
+def _headers(payload: bytes) -> Headers:
+    # With a length the server need not chunk the answer.
+    return [
+        (b"content-type", JSON),
+        (b"content-length", str(len(payload)).encode()),
+        (b"cache-control", b"no-store"),
+    ]

@@ -1,0 +1,327 @@
+"""Attack scenarios: credential-stuffing (a flood beside legit users) and
+lockout-storm (parallel wrong passwords on a few users)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from bench.load.http import HttpClient, TransportError, error_code, json_request
+from bench.load.scenarios.base import BudgetExhausted, LoginOps, RunContext, Scenario, login, logout
+from bench.load.scenarios.logins import provision_pool
+from bench.load.target import loopback_source
+from bench.load.users import PASSWORD, provision, run_tag, usernames
+
+WRONG_PASSWORD = "wrong1234"
+
+
+async def paced(ctx: RunContext, rate: float, until_ns: int, fire: Callable[[int], None]) -> None:
+    """Call ``fire(scheduled_ns)`` ``rate`` times a second until ``until_ns``
+    (perf_counter_ns) or the end of the budget: an open loop, so a slow
+    server gets the offered load anyway, and latencies are measured from the
+    scheduled start (no coordinated omission)."""
+    if rate <= 0:
+        return
+    interval = int(1e9 / rate)
+    due = time.perf_counter_ns()
+    while not ctx.budget.exhausted:
+        now = time.perf_counter_ns()
+        if now >= until_ns:
+            return
+        while due <= now:
+            fire(due)
+            due += interval
+        await asyncio.sleep(min(due, until_ns) / 1e9 - now / 1e9)
+
+
+class CredentialStuffing(Scenario):
+    name = "credential-stuffing"
+    description = (
+        "calibrate login capacity with legit users, then legit logins at a fraction of it "
+        "(quiet), then the same legit load beside a flood of wrong passwords over many "
+        "usernames and loopback source IPs at a multiple of capacity; legit p50/p99 quiet "
+        "vs flooded"
+    )
+    default_users = 300
+    default_connections = 16
+    FLOOD_MULTIPLE = 4.0
+    LEGIT_FRACTION = 0.25
+    FLOOD_USERNAMES = 2000
+    FLOOD_CONNECTIONS = 256
+    FLOOD_IPS = 16
+    LEGIT_CONNECTIONS = 64
+
+    def _option(self, ctx: RunContext, name: str, default: float) -> float:
+        value = ctx.options.extra.get(name)
+        return float(default if value is None else value)
+
+    async def prepare(self, ctx: RunContext) -> None:
+        self.pool = await provision_pool(ctx)
+        self.multiple = self._option(ctx, "flood_multiple", self.FLOOD_MULTIPLE)
+        self.fraction = self._option(ctx, "legit_fraction", self.LEGIT_FRACTION)
+        count = int(self._option(ctx, "flood_usernames", self.FLOOD_USERNAMES))
+        ips = int(self._option(ctx, "flood_ips", self.FLOOD_IPS))
+        flood_connections = int(self._option(ctx, "flood_connections", self.FLOOD_CONNECTIONS))
+        # Guessed names nobody has: each costs a hash until the per-user bucket
+        # or the lockout sheds it.
+        self.flood_names = usernames("st" + run_tag(), count)
+        sources = [loopback_source(f"127.0.{1 + i // 250}.{1 + i % 250}") for i in range(ips)]
+        self.flood_clients = deque(
+            ctx.client(sources[i % len(sources)] if sources else None)
+            for i in range(flood_connections)
+        )
+        self.legit_clients = deque(ctx.client() for _ in range(self.LEGIT_CONNECTIONS))
+        self.flood_requests = [
+            json_request(
+                ctx.target,
+                "POST",
+                "/v1/login",
+                {"username": name, "password": WRONG_PASSWORD, "platform": "tws"},
+            )
+            for name in self.flood_names
+        ]
+
+    async def run(self, ctx: RunContext) -> None:
+        budget = ctx.budget
+        assert budget.started_at is not None
+        start_ns = time.perf_counter_ns()
+        span_ns = int(budget.duration * 1e9)
+        calibrate_end = start_ns + span_ns // 5
+        quiet_end = start_ns + span_ns * 3 // 5
+        flood_end = start_ns + span_ns
+
+        # 1. Capacity: legit logins as fast as they go.
+        calibration = LoginOps.named(ctx.recorder, "calibrate:")
+        await self._closed_loop(ctx, calibration, calibrate_end)
+        elapsed = (time.perf_counter_ns() - start_ns) / 1e9
+        self.capacity = calibration.full.statuses.get(200, 0) / elapsed if elapsed else 0.0
+        self.legit_rate = self.fraction * self.capacity
+        self.flood_rate = self.multiple * self.capacity
+        self.dropped: Counter[str] = Counter()
+        self.flood_answers: Counter[str] = Counter()
+        tasks: set[asyncio.Task[None]] = set()
+
+        # 2. Quiet: legit logins at a fraction of capacity.
+        quiet = LoginOps.named(ctx.recorder, "quiet:")
+        quiet_start = time.perf_counter_ns()
+        await paced(ctx, self.legit_rate, quiet_end, self._legit_firer(ctx, quiet, tasks))
+        flood_start = time.perf_counter_ns()
+        # 3. Flood: the same legit load, beside the flood.
+        flooded = LoginOps.named(ctx.recorder, "flood:")
+        async with asyncio.TaskGroup() as group:
+            group.create_task(
+                paced(ctx, self.legit_rate, flood_end, self._legit_firer(ctx, flooded, tasks))
+            )
+            group.create_task(paced(ctx, self.flood_rate, flood_end, self._flood_firer(ctx, tasks)))
+        flood_stop = time.perf_counter_ns()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self.phase_seconds = {
+            "calibrate": elapsed,
+            "quiet": (flood_start - quiet_start) / 1e9,
+            "flood": (flood_stop - flood_start) / 1e9,
+        }
+
+    async def _closed_loop(self, ctx: RunContext, ops: LoginOps, until_ns: int) -> None:
+        pool, logout_op = self.pool, ctx.recorder.op("logout")
+
+        async def worker(client: HttpClient) -> None:
+            while time.perf_counter_ns() < until_ns and not ctx.budget.exhausted:
+                user = await pool.acquire()
+                try:
+                    outcome = await login(ctx, client, user, pool, ops)
+                    if outcome.token:
+                        await logout(ctx, client, logout_op, outcome.token)
+                except (BudgetExhausted, TransportError):
+                    pass
+                finally:
+                    pool.release(user)
+
+        count = min(ctx.options.connections, len(self.legit_clients))
+        clients = [self.legit_clients[i] for i in range(count)]
+        async with asyncio.TaskGroup() as group:
+            for client in clients:
+                group.create_task(worker(client))
+
+    def _legit_firer(
+        self, ctx: RunContext, ops: LoginOps, tasks: set[asyncio.Task[None]]
+    ) -> Callable[[int], None]:
+        idle, pool, logout_op = self.legit_clients, self.pool, ctx.recorder.op("logout")
+
+        async def one(client: HttpClient, scheduled_ns: int) -> None:
+            user = await pool.acquire()
+            try:
+                outcome = await login(ctx, client, user, pool, ops, started_ns=scheduled_ns)
+                if outcome.token:
+                    await logout(ctx, client, logout_op, outcome.token)
+            except (BudgetExhausted, TransportError):
+                pass
+            finally:
+                pool.release(user)
+                idle.append(client)
+
+        def fire(scheduled_ns: int) -> None:
+            if not idle:
+                self.dropped["legit"] += 1  # every legit connection is busy
+                return
+            task = asyncio.create_task(one(idle.popleft(), scheduled_ns))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        return fire
+
+    def _flood_firer(
+        self, ctx: RunContext, tasks: set[asyncio.Task[None]]
+    ) -> Callable[[int], None]:
+        idle, requests, op = self.flood_clients, self.flood_requests, ctx.recorder.op("stuffing")
+        sent = 0
+
+        async def one(client: HttpClient, raw: bytes) -> None:
+            try:
+                answer = await ctx.request(client, op, raw)
+                self.flood_answers[error_code(answer) or str(answer.status)] += 1
+            except (BudgetExhausted, TransportError):
+                pass
+            finally:
+                idle.append(client)
+
+        def fire(scheduled_ns: int) -> None:
+            nonlocal sent
+            if not idle:
+                self.dropped["flood"] += 1  # every flood connection is busy
+                return
+            raw = requests[sent % len(requests)]
+            sent += 1
+            task = asyncio.create_task(one(idle.popleft(), raw))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        return fire
+
+    def headline(self, ctx: RunContext, seconds: float) -> dict[str, Any]:
+        quiet = ctx.recorder.op("quiet:full_login").histogram
+        flood = ctx.recorder.op("flood:full_login").histogram
+        figures: dict[str, Any] = {
+            "capacity_logins_per_s": getattr(self, "capacity", None),
+            "legit_rate_per_s": getattr(self, "legit_rate", None),
+            "flood_rate_per_s": getattr(self, "flood_rate", None),
+            "flood_multiple": self.multiple,
+            "flood_usernames": len(self.flood_names),
+            "flood_source_ips": len({c.source for c in self.flood_clients}),
+            "legit_quiet_p50_us": quiet.percentile(50) if quiet.count else None,
+            "legit_quiet_p99_us": quiet.percentile(99) if quiet.count else None,
+            "legit_flood_p50_us": flood.percentile(50) if flood.count else None,
+            "legit_flood_p99_us": flood.percentile(99) if flood.count else None,
+            "legit_quiet_logins": ctx.recorder.op("quiet:full_login").statuses.get(200, 0),
+            "legit_flood_logins": ctx.recorder.op("flood:full_login").statuses.get(200, 0),
+            "legit_flood_failures": dict(ctx.recorder.op("flood:full_login").errors),
+            "flood_answers": dict(getattr(self, "flood_answers", {})),
+            "phase_seconds": getattr(self, "phase_seconds", {}),
+            "flood_answered_per_s": _per_s(
+                ctx.recorder.op("stuffing").count, getattr(self, "phase_seconds", {}).get("flood")
+            ),
+            "legit_flood_logins_per_s": _per_s(
+                ctx.recorder.op("flood:full_login").statuses.get(200, 0),
+                getattr(self, "phase_seconds", {}).get("flood"),
+            ),
+            "not_sent_all_connections_busy": dict(getattr(self, "dropped", {})),
+        }
+        q99, f99 = figures["legit_quiet_p99_us"], figures["legit_flood_p99_us"]
+        figures["legit_p99_flood_over_quiet"] = f99 / q99 if q99 and f99 else None
+        q50, f50 = figures["legit_quiet_p50_us"], figures["legit_flood_p50_us"]
+        figures["legit_p50_flood_over_quiet"] = f50 / q50 if q50 and f50 else None
+        return figures
+
+
+def _per_s(count: int, seconds: float | None) -> float | None:
+    return count / seconds if seconds else None
+
+
+class LockoutStorm(Scenario):
+    name = "lockout-storm"
+    description = (
+        "many parallel wrong passwords on a few users; exactly lockout.max_failures of them "
+        "per user may be evaluated (invalid_credentials), every other one is refused "
+        "(locked, or rate_limited while the last attempts are in flight)"
+    )
+    default_users = 5
+    default_connections = 200
+    # Let every attempt reach the lockout guard: with the production per-user
+    # bucket (burst 20) most would be shed before it, and the race this
+    # scenario checks would not be run.
+    rate_limits: ClassVar[Mapping[str, float]] = {
+        "user_rate": 1_000_000.0,
+        "user_burst": 1_000_000_000.0,
+    }
+
+    async def prepare(self, ctx: RunContext) -> None:
+        names = usernames("lk" + run_tag(), ctx.options.users)
+        self.victims = [user.username for user in await provision(ctx.admin, names, totp=False)]
+        self.evaluated: Counter[str] = Counter()
+        self.answers: Counter[str] = Counter()
+
+    async def run(self, ctx: RunContext) -> None:
+        op = ctx.recorder.op("wrong_password")
+
+        async def worker(index: int) -> None:
+            victim = self.victims[index % len(self.victims)]
+            raw = json_request(
+                ctx.target,
+                "POST",
+                "/v1/login",
+                {"username": victim, "password": WRONG_PASSWORD, "platform": "tws"},
+            )
+            client = ctx.client()
+            while True:
+                try:
+                    answer = await ctx.request(client, op, raw)
+                except BudgetExhausted:
+                    return
+                except TransportError:
+                    continue
+                code = error_code(answer) or str(answer.status)
+                self.answers[code] += 1
+                if code == "invalid_credentials":
+                    self.evaluated[victim] += 1
+
+        async with asyncio.TaskGroup() as group:
+            for index in range(ctx.options.connections):
+                group.create_task(worker(index))
+        await self._check_locked(ctx)
+
+    async def _check_locked(self, ctx: RunContext) -> None:
+        """After the storm (untimed): the right password is refused, and
+        support sees every victim locked."""
+        client = ctx.client()
+        self.right_password_answers: Counter[str] = Counter()
+        self.locked_users = 0
+        for victim in self.victims:
+            raw = json_request(
+                ctx.target,
+                "POST",
+                "/v1/login",
+                {"username": victim, "password": PASSWORD, "platform": "tws"},
+            )
+            try:
+                answer = await client.send(raw)
+                self.right_password_answers[error_code(answer) or str(answer.status)] += 1
+            except TransportError as error:
+                self.right_password_answers[error.kind] += 1
+            info = await ctx.admin.user(victim)
+            self.locked_users += bool(info.get("locked"))
+
+    def headline(self, ctx: RunContext, seconds: float) -> dict[str, Any]:
+        per_user = {victim: self.evaluated.get(victim, 0) for victim in self.victims}
+        expected = ctx.max_failures
+        return {
+            "max_failures": expected,
+            "evaluated_per_user": per_user,
+            "evaluated_total": sum(per_user.values()),
+            "exactly_max_failures_evaluated": all(n == expected for n in per_user.values()),
+            "answers": dict(self.answers),
+            "users_locked_after": getattr(self, "locked_users", None),
+            "right_password_after_storm": dict(getattr(self, "right_password_answers", {})),
+        }

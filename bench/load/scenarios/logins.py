@@ -1,0 +1,160 @@
+"""Scenarios made of full logins: login-storm and takeover-churn."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from bench.load.http import TransportError, bearer, encode_request, error_code
+from bench.load.scenarios.base import (
+    BudgetExhausted,
+    LoginOps,
+    RunContext,
+    Scenario,
+    login,
+    logout,
+)
+from bench.load.stats import Recorder, RunBudget
+from bench.load.users import UserPool, provision, run_tag, usernames
+
+SETUP_SECONDS = 600.0  # bound of the untimed set-up logins
+
+
+async def provision_pool(ctx: RunContext) -> UserPool:
+    """``ctx.options.users`` new users with TOTP, in a pool on the gateway clock."""
+    names = usernames("lt" + run_tag(), ctx.options.users)
+    users = await provision(ctx.admin, names)
+    return UserPool(users, ctx.admin, await ctx.admin.now())
+
+
+def setup_context(ctx: RunContext) -> RunContext:
+    """A context for untimed set-up requests: its own budget and recorder,
+    so nothing of the set-up shows in the figures."""
+    budget = RunBudget(SETUP_SECONDS, 10_000_000)
+    budget.start()
+    return dataclasses.replace(ctx, budget=budget, recorder=Recorder())
+
+
+class LoginStorm(Scenario):
+    name = "login-storm"
+    description = (
+        "full logins (password + TOTP) by many users over keep-alive connections, "
+        "each followed by a logout; logins/s against the Argon2id hash-cost bound"
+    )
+    default_users = 200
+    default_connections = 16
+
+    async def prepare(self, ctx: RunContext) -> None:
+        self.pool = await provision_pool(ctx)
+
+    async def run(self, ctx: RunContext) -> None:
+        ops = LoginOps.named(ctx.recorder)
+        logout_op = ctx.recorder.op("logout")
+        pool = self.pool
+
+        async def worker() -> None:
+            client = ctx.client()
+            while not ctx.budget.exhausted:
+                user = await pool.acquire()
+                try:
+                    outcome = await login(ctx, client, user, pool, ops)
+                    if outcome.token:
+                        await logout(ctx, client, logout_op, outcome.token)
+                except BudgetExhausted:
+                    return
+                except TransportError:
+                    continue
+                finally:
+                    pool.release(user)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(ctx.options.connections):
+                group.create_task(worker())
+
+    def headline(self, ctx: RunContext, seconds: float) -> dict[str, Any]:
+        full = ctx.recorder.op("full_login")
+        logins = full.statuses.get(200, 0)
+        return {
+            "logins": logins,
+            "logins_per_s": logins / seconds if seconds else None,
+            "failed_logins": full.count - logins,
+            "clock_advances": self.pool.advances,
+        }
+
+
+class TakeoverChurn(Scenario):
+    name = "takeover-churn"
+    description = (
+        "the same users logging in again and again from alternating platforms (tws, mobile): "
+        "password, TOTP, session_exists, confirm takeover; the replaced session is checked "
+        "to answer session_replaced"
+    )
+    default_users = 100
+    default_connections = 16
+
+    async def prepare(self, ctx: RunContext) -> None:
+        self.pool = pool = await provision_pool(ctx)
+        setup = setup_context(ctx)
+        ops = LoginOps.named(setup.recorder)
+        client = setup.client()
+        for _ in range(ctx.options.users):  # one trading session each, on tws
+            user = await pool.acquire()
+            outcome = await login(setup, client, user, pool, ops, platform="tws")
+            pool.release(user)
+            if not outcome.ok:
+                raise RuntimeError(f"set-up login of {user.username} failed: {outcome.error}")
+            user.token, user.platform = outcome.token, "tws"
+        client.close()
+
+    async def run(self, ctx: RunContext) -> None:
+        ops = LoginOps.named(ctx.recorder)
+        check = ctx.recorder.op("replaced_check")
+        self.replaced_ok = self.replaced_wrong = 0
+        pool = self.pool
+
+        async def worker() -> None:
+            client = ctx.client()
+            while not ctx.budget.exhausted:
+                user = await pool.acquire()
+                try:
+                    platform = "mobile" if user.platform == "tws" else "tws"
+                    outcome = await login(
+                        ctx, client, user, pool, ops, platform=platform, takeover=True
+                    )
+                    if not outcome.ok:
+                        continue
+                    old, user.token, user.platform = user.token, outcome.token, platform
+                    if old:
+                        raw = encode_request(
+                            ctx.target, "GET", "/v1/session", headers=[bearer(old)]
+                        )
+                        answer = await ctx.request(client, check, raw)
+                        if error_code(answer) == "session_replaced":
+                            self.replaced_ok += 1
+                        else:
+                            self.replaced_wrong += 1
+                except BudgetExhausted:
+                    return
+                except TransportError:
+                    continue
+                finally:
+                    pool.release(user)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(ctx.options.connections):
+                group.create_task(worker())
+
+    def headline(self, ctx: RunContext, seconds: float) -> dict[str, Any]:
+        full = ctx.recorder.op("full_login")
+        logins = full.statuses.get(200, 0)
+        takeovers = ctx.recorder.op("confirm").statuses.get(200, 0)
+        return {
+            "logins": logins,
+            "logins_per_s": logins / seconds if seconds else None,
+            "takeovers": takeovers,
+            "logins_without_takeover": logins - takeovers,
+            "replaced_sessions_answering_session_replaced": self.replaced_ok,
+            "replaced_sessions_answering_otherwise": self.replaced_wrong,
+            "clock_advances": self.pool.advances,
+        }
