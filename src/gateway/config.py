@@ -31,6 +31,7 @@ A full file with the defaults::
     lanes = 4
     max_concurrent_hashes = 4    # hashes at once when lanes = 1 (with lanes > 1 one
                                  # hash at a time, spread over every core by OpenSSL)
+    max_queued_hashes = 32       # logins waiting for a hash beyond those; more: rate_limited
 
     [rate_limits]
     ip_rate = 5.0                # login attempts per second per client IP, refilled
@@ -132,6 +133,7 @@ class Argon2Config(_Section):
     salt_length: Annotated[int, msgspec.Meta(ge=8)] = 16
     hash_length: Annotated[int, msgspec.Meta(ge=16)] = 32
     max_concurrent_hashes: PositiveInt = 4
+    max_queued_hashes: Annotated[int, msgspec.Meta(ge=0)] = 32
 
     def __post_init__(self) -> None:
         if self.profile == "insecure-load-test":
