@@ -22,6 +22,12 @@ SUITE: list[tuple[str, str, dict[str, Any]]] = [
         "login-storm",
         {"argon2": "production", "users": 60, "connections": 8},
     ),
+    # Unpinned: the gateway may use both cores, as a 4-lane hash does.
+    (
+        "login-storm-production-2cores",
+        "login-storm",
+        {"argon2": "production", "users": 60, "connections": 8, "pin": False},
+    ),
     ("credential-stuffing", "credential-stuffing", {}),
     ("takeover-churn", "takeover-churn", {}),
     ("lockout-storm", "lockout-storm", {}),
@@ -145,6 +151,7 @@ def _ceiling_rows(
 LOGIN_RUNS = (
     ("login-storm", "load-test cost (INSECURE: 8 KiB, t=1, p=1)"),
     ("login-storm-production", "default cost (64 MiB, t=3, p=4)"),
+    ("login-storm-production-2cores", "default cost, gateway on both cores (unpinned)"),
     ("login-storm-memory", "load-test cost, memory store instead of SQLite"),
 )
 
