@@ -6,20 +6,10 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-SPEC_CODES = {
-    "bad_character",
-    "invalid_credentials",
-    "login_failed",
-    "locked",
-    "rate_limited",
-    "session_exists",
-    "session_replaced",
-    "session_expired",
-    "unauthenticated",
-    "forbidden",
-    "bad_request",
-    "not_found",
-}
+from gateway.errors import ALL_ERRORS
+
+# The SPEC section 9 codes (tests/test_errors.py holds ALL_ERRORS to that list).
+SPEC_CODES = {error.code for error in ALL_ERRORS}
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
     lambda inner: (

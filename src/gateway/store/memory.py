@@ -7,7 +7,7 @@ writing, so on one loop nothing interleaves inside a method.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TypeVar
 
@@ -106,15 +106,42 @@ class MemoryStore:
         return result
 
     async def prune_locks(self, normalize: Callable[[LockState], LockState]) -> int:
-        dropped = 0
-        for username, state in list(self._locks.items()):
-            state = normalize(state)
+        dropped, _ = self.normalize_locks(normalize)
+        return len(dropped)
+
+    def normalize_locks(
+        self, normalize: Callable[[LockState], LockState]
+    ) -> tuple[list[str], list[tuple[str, LockState]]]:
+        """Apply ``normalize`` to every lock state; returns the usernames whose
+        state became empty (dropped) and those whose state changed."""
+        dropped: list[str] = []
+        changed: list[tuple[str, LockState]] = []
+        for username, old in list(self._locks.items()):
+            state = normalize(old)
             if state.is_empty:
                 del self._locks[username]
-                dropped += 1
-            else:
+                dropped.append(username)
+            elif state != old:
                 self._locks[username] = state
-        return dropped
+                changed.append((username, state))
+        return dropped, changed
+
+    def restore(
+        self,
+        accounts: Iterable[Account],
+        users: Iterable[User],
+        devices: Iterable[Device],
+        locks: Iterable[tuple[str, LockState]],
+    ) -> None:
+        """Load records read back from durable storage."""
+        self._accounts.update((a.account_id, a) for a in accounts)
+        self._users.update((u.username, u) for u in users)
+        for device in devices:
+            self._put_device(device)
+        self._locks.update(locks)
+
+    def __len__(self) -> int:
+        return len(self._users)
 
     async def close(self) -> None:
         return None

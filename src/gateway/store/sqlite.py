@@ -1,7 +1,7 @@
 """Durable accounts, users, devices and lock state in SQLite (stdlib sqlite3, WAL).
 
-Reads come from an in-memory copy loaded at open, so the hot path never
-touches the database. Every write changes the memory copy first (atomically:
+Reads come from an in-memory copy (a ``MemoryStore``) loaded at open, so the
+hot path never touches the database. Every write changes the memory copy first (atomically:
 nothing awaits in between, so concurrent attempts see each other's
 reservations at once), then goes through to SQLite before the awaiting call
 returns.
@@ -23,20 +23,19 @@ from __future__ import annotations
 
 import itertools
 import os
-import secrets
 import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
 
 from gateway.auth.lockout import LockState
-from gateway.store.base import Account, AlreadyExists, Device, ThreadRunner, User, run_inline
+from gateway.store.base import Account, Device, ThreadRunner, User, run_inline
 from gateway.store.encryption import MasterKeyError, SecretSealer
+from gateway.store.memory import MemoryStore
 
 _T = TypeVar("_T")
 
@@ -116,17 +115,17 @@ class _Database:
 
 
 class SqliteStore:
-    """The embedded durable store. Create it with ``await SqliteStore.open(...)``."""
+    """The embedded durable store. Create it with ``await SqliteStore.open(...)``.
+
+    The records live in a ``MemoryStore`` (reads never touch the disk); each
+    change is made there first and then written through.
+    """
 
     def __init__(self, db: _Database, sealer: SecretSealer, run: ThreadRunner) -> None:
         self._db = db
         self._sealer = sealer
         self._run = run
-        self._accounts: dict[str, Account] = {}
-        self._users: dict[str, User] = {}
-        self._devices: dict[str, Device] = {}
-        self._devices_by_user: dict[str, dict[str, Device]] = {}
-        self._locks: dict[str, LockState] = {}
+        self._memory = MemoryStore()
 
     @classmethod
     async def open(
@@ -163,19 +162,32 @@ class SqliteStore:
 
     def _load(self) -> None:
         conn = self._db.conn
-        for account_id, name, created in conn.execute("SELECT * FROM accounts"):
-            self._accounts[account_id] = Account(account_id, name, created)
-        for row in conn.execute(
-            "SELECT username, account_id, password_hash, email, phone, created_at FROM users"
-        ):
-            self._users[row[0]] = User(*row)
-        for device_id, username, kind, label, sealed, counter, created in conn.execute(
-            "SELECT device_id, username, type, label, secret, counter, created_at FROM devices"
-        ):
-            secret = self._sealer.open(sealed, _device_context(device_id))
-            self._put_device(Device(device_id, username, kind, label, secret, counter, created))
-        for username, state in conn.execute("SELECT username, state FROM lock_state"):
-            self._locks[username] = _lock_decoder.decode(state)
+        accounts = [Account(*row) for row in conn.execute("SELECT * FROM accounts")]
+        users = [
+            User(*row)
+            for row in conn.execute(
+                "SELECT username, account_id, password_hash, email, phone, created_at FROM users"
+            )
+        ]
+        devices = [
+            Device(
+                device_id,
+                username,
+                kind,
+                label,
+                self._sealer.open(sealed, _device_context(device_id)),
+                counter,
+                created,
+            )
+            for device_id, username, kind, label, sealed, counter, created in conn.execute(
+                "SELECT device_id, username, type, label, secret, counter, created_at FROM devices"
+            )
+        ]
+        locks = [
+            (username, _lock_decoder.decode(state))
+            for username, state in conn.execute("SELECT username, state FROM lock_state")
+        ]
+        self._memory.restore(accounts, users, devices, locks)
 
     async def _write(self, write: _Write) -> None:
         ticket = self._db.enqueue(write)
@@ -184,16 +196,14 @@ class SqliteStore:
     # --- accounts and users ------------------------------------------------
 
     async def create_account(self, account_id: str, name: str | None, now: float) -> Account:
-        if account_id in self._accounts:
-            raise AlreadyExists("account already exists")
-        account = self._accounts[account_id] = Account(account_id, name, now)
+        account = await self._memory.create_account(account_id, name, now)
         await self._write(
             lambda c: c.execute("INSERT INTO accounts VALUES (?, ?, ?)", (account_id, name, now))
         )
         return account
 
     async def get_account(self, account_id: str) -> Account | None:
-        return self._accounts.get(account_id)
+        return await self._memory.get_account(account_id)
 
     async def create_user(
         self,
@@ -204,11 +214,9 @@ class SqliteStore:
         phone: str | None,
         now: float,
     ) -> User:
-        if username in self._users:
-            raise AlreadyExists("user already exists")
-        if account_id not in self._accounts:
-            raise LookupError(f"no account {account_id!r}")
-        user = self._users[username] = User(username, account_id, password_hash, email, phone, now)
+        user = await self._memory.create_user(
+            username, account_id, password_hash, email, phone, now
+        )
         await self._write(
             lambda c: c.execute(
                 "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)",
@@ -218,13 +226,13 @@ class SqliteStore:
         return user
 
     async def get_user(self, username: str) -> User | None:
-        return self._users.get(username)
+        return await self._memory.get_user(username)
 
     async def users_of_account(self, account_id: str) -> list[User]:
-        return [u for u in self._users.values() if u.account_id == account_id]
+        return await self._memory.users_of_account(account_id)
 
     async def set_password_hash(self, username: str, password_hash: str) -> None:
-        self._users[username] = replace(self._users[username], password_hash=password_hash)
+        await self._memory.set_password_hash(username, password_hash)
         await self._write(
             lambda c: c.execute(
                 "UPDATE users SET password_hash = ? WHERE username = ?", (password_hash, username)
@@ -236,38 +244,31 @@ class SqliteStore:
     async def add_device(
         self, username: str, device_type: str, secret: bytes, label: str | None, now: float
     ) -> Device:
-        if username not in self._users:
-            raise LookupError(f"no user {username!r}")
-        device_id = secrets.token_hex(8)
-        device = Device(device_id, username, device_type, label, secret, -1, now)
-        self._put_device(device)
+        device = await self._memory.add_device(username, device_type, secret, label, now)
+        device_id = device.device_id
         sealed = self._sealer.seal(secret, _device_context(device_id))
         await self._write(
             lambda c: c.execute(
                 "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (device_id, username, device_type, label, sealed, -1, now),
+                (device_id, username, device_type, label, sealed, device.counter, now),
             )
         )
         return device
 
     async def devices_of(self, username: str) -> list[Device]:
-        return list(self._devices_by_user.get(username, {}).values())
+        return await self._memory.devices_of(username)
 
     async def remove_device(self, device_id: str) -> bool:
-        device = self._devices.pop(device_id, None)
-        if device is None:
+        if not await self._memory.remove_device(device_id):
             return False
-        del self._devices_by_user[device.username][device_id]
         await self._write(
             lambda c: c.execute("DELETE FROM devices WHERE device_id = ?", (device_id,))
         )
         return True
 
     async def claim_counter(self, device_id: str, counter: int) -> bool:
-        device = self._devices.get(device_id)
-        if device is None or counter <= device.counter:
+        if not await self._memory.claim_counter(device_id, counter):
             return False
-        self._put_device(replace(device, counter=counter))
         await self._write(
             lambda c: c.execute(
                 "UPDATE devices SET counter = ? WHERE device_id = ?", (counter, device_id)
@@ -275,30 +276,26 @@ class SqliteStore:
         )
         return True
 
-    def _put_device(self, device: Device) -> None:
-        self._devices[device.device_id] = device
-        self._devices_by_user.setdefault(device.username, {})[device.device_id] = device
-
     # --- lock state ----------------------------------------------------------
 
     async def get_lock(self, username: str) -> LockState:
-        return self._locks.get(username, LockState())
+        return await self._memory.get_lock(username)
 
     async def update_lock(
         self, username: str, change: Callable[[LockState], tuple[LockState, _T]]
     ) -> _T:
-        old = self._locks.get(username, LockState())
-        state, result = change(old)
+        # The memory store's methods never yield, so nothing runs between
+        # these three calls: the change is atomic, as the protocol requires.
+        old = await self._memory.get_lock(username)
+        result = await self._memory.update_lock(username, change)
+        state = await self._memory.get_lock(username)
         if state == old:
             return result
         if state.is_empty:
-            # Empty state is dropped, so that guessed names do not pile up.
-            self._locks.pop(username, None)
             await self._write(
                 lambda c: c.execute("DELETE FROM lock_state WHERE username = ?", (username,))
             )
         else:
-            self._locks[username] = state
             encoded = _lock_encoder.encode(state)
             await self._write(
                 lambda c: c.execute(
@@ -310,23 +307,12 @@ class SqliteStore:
         return result
 
     async def prune_locks(self, normalize: Callable[[LockState], LockState]) -> int:
-        dropped: list[str] = []
-        changed: list[tuple[str, bytes]] = []
-        for username, old in list(self._locks.items()):
-            state = normalize(old)
-            if state.is_empty:
-                del self._locks[username]
-                dropped.append(username)
-            elif state != old:
-                self._locks[username] = state
-                changed.append((username, _lock_encoder.encode(state)))
+        dropped, changed = self._memory.normalize_locks(normalize)
+        encoded = [(_lock_encoder.encode(state), u) for u, state in changed]
 
         def write(c: sqlite3.Connection) -> None:
             c.executemany("DELETE FROM lock_state WHERE username = ?", [(u,) for u in dropped])
-            c.executemany(
-                "UPDATE lock_state SET state = ? WHERE username = ?",
-                [(encoded, u) for u, encoded in changed],
-            )
+            c.executemany("UPDATE lock_state SET state = ? WHERE username = ?", encoded)
 
         if dropped or changed:
             await self._write(write)
@@ -343,4 +329,4 @@ class SqliteStore:
         await self._run(finish)
 
     def __repr__(self) -> str:
-        return f"SqliteStore(users={len(self._users)}, devices={len(self._devices)})"
+        return f"SqliteStore(users={len(self._memory)})"
