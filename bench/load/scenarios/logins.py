@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.load.http import TransportError, bearer, encode_request, error_code
+from bench.load.http import HttpClient, TransportError, bearer, encode_request, error_code
 from bench.load.scenarios.base import (
     BudgetExhausted,
     LoginOps,
@@ -16,7 +17,7 @@ from bench.load.scenarios.base import (
     logout,
 )
 from bench.load.stats import Recorder, RunBudget
-from bench.load.users import UserPool, provision, run_tag, usernames
+from bench.load.users import LoadUser, UserPool, provision, run_tag, usernames
 
 SETUP_SECONDS = 600.0  # bound of the untimed set-up logins
 
@@ -36,6 +37,30 @@ def setup_context(ctx: RunContext) -> RunContext:
     return dataclasses.replace(ctx, budget=budget, recorder=Recorder())
 
 
+async def with_pooled_users(
+    ctx: RunContext, pool: UserPool, step: Callable[[HttpClient, LoadUser], Awaitable[None]]
+) -> None:
+    """``ctx.options.connections`` workers, each on its own connection: take an
+    idle user, run ``step``, give the user back; until the budget is spent."""
+
+    async def worker() -> None:
+        client = ctx.client()
+        while not ctx.budget.exhausted:
+            user = await pool.acquire()
+            try:
+                await step(client, user)
+            except BudgetExhausted:
+                return
+            except TransportError:
+                continue
+            finally:
+                pool.release(user)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(ctx.options.connections):
+            group.create_task(worker())
+
+
 class LoginStorm(Scenario):
     name = "login-storm"
     description = (
@@ -53,24 +78,12 @@ class LoginStorm(Scenario):
         logout_op = ctx.recorder.op("logout")
         pool = self.pool
 
-        async def worker() -> None:
-            client = ctx.client()
-            while not ctx.budget.exhausted:
-                user = await pool.acquire()
-                try:
-                    outcome = await login(ctx, client, user, pool, ops)
-                    if outcome.token:
-                        await logout(ctx, client, logout_op, outcome.token)
-                except BudgetExhausted:
-                    return
-                except TransportError:
-                    continue
-                finally:
-                    pool.release(user)
+        async def login_and_out(client: HttpClient, user: LoadUser) -> None:
+            outcome = await login(ctx, client, user, pool, ops)
+            if outcome.token:
+                await logout(ctx, client, logout_op, outcome.token)
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(ctx.options.connections):
-                group.create_task(worker())
+        await with_pooled_users(ctx, pool, login_and_out)
 
     def headline(self, ctx: RunContext, seconds: float) -> dict[str, Any]:
         full = ctx.recorder.op("full_login")
@@ -113,37 +126,21 @@ class TakeoverChurn(Scenario):
         self.replaced_ok = self.replaced_wrong = 0
         pool = self.pool
 
-        async def worker() -> None:
-            client = ctx.client()
-            while not ctx.budget.exhausted:
-                user = await pool.acquire()
-                try:
-                    platform = "mobile" if user.platform == "tws" else "tws"
-                    outcome = await login(
-                        ctx, client, user, pool, ops, platform=platform, takeover=True
-                    )
-                    if not outcome.ok:
-                        continue
-                    old, user.token, user.platform = user.token, outcome.token, platform
-                    if old:
-                        raw = encode_request(
-                            ctx.target, "GET", "/v1/session", headers=[bearer(old)]
-                        )
-                        answer = await ctx.request(client, check, raw)
-                        if error_code(answer) == "session_replaced":
-                            self.replaced_ok += 1
-                        else:
-                            self.replaced_wrong += 1
-                except BudgetExhausted:
-                    return
-                except TransportError:
-                    continue
-                finally:
-                    pool.release(user)
+        async def take_over(client: HttpClient, user: LoadUser) -> None:
+            platform = "mobile" if user.platform == "tws" else "tws"
+            outcome = await login(ctx, client, user, pool, ops, platform=platform, takeover=True)
+            if not outcome.ok:
+                return
+            old, user.token, user.platform = user.token, outcome.token, platform
+            if old:
+                raw = encode_request(ctx.target, "GET", "/v1/session", headers=[bearer(old)])
+                answer = await ctx.request(client, check, raw)
+                if error_code(answer) == "session_replaced":
+                    self.replaced_ok += 1
+                else:
+                    self.replaced_wrong += 1
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(ctx.options.connections):
-                group.create_task(worker())
+        await with_pooled_users(ctx, pool, take_over)
 
     def headline(self, ctx: RunContext, seconds: float) -> dict[str, Any]:
         full = ctx.recorder.op("full_login")
