@@ -93,6 +93,17 @@ def unpin(pid: int) -> None:
         os.sched_setaffinity(pid, _USABLE_CPUS)
 
 
+def terminate(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within STOP_TIMEOUT."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class ServerProcess:
     """A child process that prints ``{"event": "listening", "public": [...]}``
     on stdout when it is ready (the gateway and the bare app do)."""
@@ -157,13 +168,7 @@ class ServerProcess:
         process, self.process = self.process, None
         if process is None:
             return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(process)
         if process.stdout is not None:
             self.output.extend(process.stdout.readlines())
             process.stdout.close()
@@ -307,13 +312,8 @@ class NginxServer:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            terminate(process)
         if process is not None and process.stderr is not None:
             process.stderr.close()
         shutil.rmtree(self.workdir, ignore_errors=True)

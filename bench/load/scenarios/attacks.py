@@ -10,7 +10,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from bench.load.http import HttpClient, TransportError, error_code, json_request
-from bench.load.scenarios.base import BudgetExhausted, LoginOps, RunContext, Scenario, login, logout
+from bench.load.scenarios.base import (
+    BudgetExhausted,
+    LoginOps,
+    RunContext,
+    Scenario,
+    login_and_logout,
+)
 from bench.load.scenarios.logins import provision_pool
 from bench.load.target import loopback_source
 from bench.load.users import PASSWORD, provision, run_tag, usernames
@@ -126,15 +132,13 @@ class CredentialStuffing(Scenario):
         }
 
     async def _closed_loop(self, ctx: RunContext, ops: LoginOps, until_ns: int) -> None:
-        pool, logout_op = self.pool, ctx.recorder.op("logout")
+        pool = self.pool
 
         async def worker(client: HttpClient) -> None:
             while time.perf_counter_ns() < until_ns and not ctx.budget.exhausted:
                 user = await pool.acquire()
                 try:
-                    outcome = await login(ctx, client, user, pool, ops)
-                    if outcome.token:
-                        await logout(ctx, client, logout_op, outcome.token)
+                    await login_and_logout(ctx, client, user, pool, ops)
                 except (BudgetExhausted, TransportError):
                     pass
                 finally:
@@ -149,14 +153,12 @@ class CredentialStuffing(Scenario):
     def _legit_firer(
         self, ctx: RunContext, ops: LoginOps, tasks: set[asyncio.Task[None]]
     ) -> Callable[[int], None]:
-        idle, pool, logout_op = self.legit_clients, self.pool, ctx.recorder.op("logout")
+        idle, pool = self.legit_clients, self.pool
 
         async def one(client: HttpClient, scheduled_ns: int) -> None:
             user = await pool.acquire()
             try:
-                outcome = await login(ctx, client, user, pool, ops, started_ns=scheduled_ns)
-                if outcome.token:
-                    await logout(ctx, client, logout_op, outcome.token)
+                await login_and_logout(ctx, client, user, pool, ops, started_ns=scheduled_ns)
             except (BudgetExhausted, TransportError):
                 pass
             finally:

@@ -209,3 +209,17 @@ def _code(answer: HttpResponse) -> str:
 async def logout(ctx: RunContext, client: HttpClient, op: OpStats, token: str) -> None:
     raw = encode_request(ctx.target, "POST", "/v1/logout", headers=[bearer(token)])
     await ctx.request(client, op, raw)
+
+
+async def login_and_logout(
+    ctx: RunContext,
+    client: HttpClient,
+    user: LoadUser,
+    pool: UserPool,
+    ops: LoginOps,
+    started_ns: int | None = None,
+) -> None:
+    """A full login, then its logout, so the user's trading slot is free again."""
+    outcome = await login(ctx, client, user, pool, ops, started_ns=started_ns)
+    if outcome.token:
+        await logout(ctx, client, ctx.recorder.op("logout"), outcome.token)

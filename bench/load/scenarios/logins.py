@@ -14,7 +14,7 @@ from bench.load.scenarios.base import (
     RunContext,
     Scenario,
     login,
-    logout,
+    login_and_logout,
 )
 from bench.load.stats import Recorder, RunBudget
 from bench.load.users import LoadUser, UserPool, provision, run_tag, usernames
@@ -75,13 +75,10 @@ class LoginStorm(Scenario):
 
     async def run(self, ctx: RunContext) -> None:
         ops = LoginOps.named(ctx.recorder)
-        logout_op = ctx.recorder.op("logout")
         pool = self.pool
 
         async def login_and_out(client: HttpClient, user: LoadUser) -> None:
-            outcome = await login(ctx, client, user, pool, ops)
-            if outcome.token:
-                await logout(ctx, client, logout_op, outcome.token)
+            await login_and_logout(ctx, client, user, pool, ops)
 
         await with_pooled_users(ctx, pool, login_and_out)
 
