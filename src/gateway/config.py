@@ -48,11 +48,54 @@ A full file with the defaults::
     issuer = "Login Gateway"
 
     [http]
-    bind = "127.0.0.1:8080"
+    bind = "127.0.0.1:8080"      # the public address: data plane (Trio + httptools)
     admin_bind = "127.0.0.1:8081"
-    max_body_bytes = 65536
-    # certfile = "cert.pem"      # TLS (and HTTP/2) when both are set
+    # h2_bind = "127.0.0.1:8443" # the client API on Hypercorn too, for HTTP/2 (TLS: ALPN h2)
+    max_body_bytes = 65536       # bodies of the gateway's own endpoints
+    # certfile = "cert.pem"      # TLS on every listener when both are set
     # keyfile = "key.pem"
+    backlog = 1024               # listen backlog of the public address
+    max_connections = 10000      # open client connections; past it, new ones wait in the backlog
+    max_header_bytes = 16384     # request line + headers (431 past it)
+    max_headers = 100
+    header_timeout_seconds = 10  # from a request's first byte to its last header byte
+    idle_timeout_seconds = 30    # keep-alive: between requests
+    body_timeout_seconds = 30    # between two pieces of a request body
+    send_timeout_seconds = 30    # for the client to take an answer's next piece
+    trusted_proxies = []         # CIDRs whose X-Forwarded-For / Forwarded are believed
+
+    [proxy]                      # upstream connections of the reverse proxy
+    connect_timeout_seconds = 5
+    pool_max_idle = 64           # idle keep-alive connections kept per upstream
+    pool_idle_seconds = 20       # and for how long
+
+    [[routes]]                   # reverse-proxy routes, longest prefix first (none by default)
+    prefix = "/app"              # matches /app and /app/..., not /apple
+    upstream = "http://127.0.0.1:9000"
+    session = "any"              # any | trading | portal | none (API keys only)
+    api_key_scope = "app"        # API keys with this scope may pass (absent: none may)
+    public = false               # true: no credential needed at all
+    strip_prefix = false         # true: /app/x reaches the upstream as /x
+    websocket = false            # allow WebSocket upgrades
+    timeout_seconds = 60         # for the upstream to answer, and between pieces of its answer
+    max_body_bytes = 1073741824  # request bodies streamed upstream
+
+    [forward_auth]               # GET /auth/verify
+    login_url = "/login"         # where browsers are sent (?rd=<the URL they asked for>)
+    [[forward_auth.rules]]       # matched on the forwarded URI; default: any session
+    prefix = "/"
+    session = "any"
+
+    [api_keys]
+    rate = 10.0                  # requests per second per key, refilled
+    burst = 100
+    max_per_user = 20
+
+    [withdrawal_limits]          # per method: [per day, per 5 business days]; -1 = unlimited
+    none = [50000, 100000]
+
+    [audit]
+    path = "-"                   # JSON lines: "-" stdout, a file path, or "" for none
 
     [store]
     backend = "sqlite"           # or "memory"
@@ -65,6 +108,7 @@ A full file with the defaults::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -163,15 +207,97 @@ class TotpConfig(_Section):
 class HttpConfig(_Section):
     bind: str = "127.0.0.1:8080"
     admin_bind: str = "127.0.0.1:8081"
+    h2_bind: str | None = None
     max_body_bytes: PositiveInt = 65_536
-    # TLS termination (and HTTP/2 through ALPN) on both listeners when both
-    # files are given; PEM format.
+    # TLS termination on every listener when both files are given (PEM);
+    # HTTP/2 through ALPN on the Hypercorn ones (admin, h2_bind).
     certfile: str | None = None
     keyfile: str | None = None
+    backlog: PositiveInt = 1024
+    max_connections: PositiveInt = 10_000
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 16_384
+    max_headers: PositiveInt = 100
+    header_timeout_seconds: PositiveSeconds = 10.0
+    idle_timeout_seconds: PositiveSeconds = 30.0
+    body_timeout_seconds: PositiveSeconds = 30.0
+    send_timeout_seconds: PositiveSeconds = 30.0
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if (self.certfile is None) != (self.keyfile is None):
             raise ValueError("http.certfile and http.keyfile go together")
+        for network in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"http.trusted_proxies: {network!r} is not a CIDR") from None
+
+
+SessionRequirement = Literal["any", "trading", "portal", "none"]
+
+
+class AccessRule(_Section):
+    """Who may pass a path prefix: sessions of a kind, API keys of a scope,
+    or anyone (``public``)."""
+
+    prefix: Annotated[str, msgspec.Meta(pattern="^/")] = "/"
+    session: SessionRequirement = "any"
+    api_key_scope: str | None = None
+    public: bool = False
+
+
+class RouteConfig(AccessRule):
+    upstream: str = ""
+    strip_prefix: bool = False
+    websocket: bool = False
+    timeout_seconds: PositiveSeconds = 60.0
+    max_body_bytes: PositiveInt = 1 << 30
+
+    def __post_init__(self) -> None:
+        if not self.upstream:
+            raise ValueError(f"route {self.prefix!r} needs an upstream")
+        if not (self.upstream.startswith("http://") or self.upstream.startswith("unix:")):
+            raise ValueError(f"route {self.prefix!r}: upstream is http://host:port or unix:/path")
+
+
+class ProxyConfig(_Section):
+    connect_timeout_seconds: PositiveSeconds = 5.0
+    pool_max_idle: Annotated[int, msgspec.Meta(ge=0)] = 64
+    pool_idle_seconds: PositiveSeconds = 20.0
+
+
+class ForwardAuthConfig(_Section):
+    login_url: str = "/login"
+    rules: list[AccessRule] = msgspec.field(default_factory=lambda: [AccessRule()])
+
+
+class ApiKeyConfig(_Section):
+    rate: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    burst: PositiveSeconds = 100.0
+    max_per_user: PositiveInt = 20
+
+
+# SPEC 4: [per day, per 5 business days] by the method that authenticated a
+# session, in whole currency units; -1 is unlimited.
+DEFAULT_WITHDRAWAL_LIMITS: dict[str, list[int]] = {
+    "none": [50_000, 100_000],
+    "sms": [200_000, 600_000],
+    "totp": [1_000_000, 1_000_000],
+    "ibkey": [1_000_000, 1_000_000],
+    "scc": [200_000, 600_000],
+    "online_card": [200_000, 600_000],
+    "dsc": [1_000_000, 1_500_000],
+    "dscplus": [-1, -1],
+    "platinum": [-1, -1],
+    "gold": [-1, -1],
+    "passkey": [1_000_000, 1_000_000],
+    "temp_passcode": [50_000, 100_000],
+    "api_key": [50_000, 100_000],
+}
+
+
+class AuditConfig(_Section):
+    path: str = "-"
 
 
 class StoreConfig(_Section):
@@ -204,6 +330,14 @@ class Config(_Section):
     rate_limits: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
     totp: TotpConfig = msgspec.field(default_factory=TotpConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
+    proxy: ProxyConfig = msgspec.field(default_factory=ProxyConfig)
+    routes: list[RouteConfig] = msgspec.field(default_factory=list)
+    forward_auth: ForwardAuthConfig = msgspec.field(default_factory=ForwardAuthConfig)
+    api_keys: ApiKeyConfig = msgspec.field(default_factory=ApiKeyConfig)
+    withdrawal_limits: dict[str, list[int]] = msgspec.field(
+        default_factory=lambda: dict(DEFAULT_WITHDRAWAL_LIMITS)
+    )
+    audit: AuditConfig = msgspec.field(default_factory=AuditConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     secrets: SecretsConfig = msgspec.field(default_factory=SecretsConfig)
 
@@ -221,7 +355,11 @@ def load_config(
         secrets = msgspec.structs.replace(secrets, master_key=environ[MASTER_KEY_ENV])
     if environ.get(ADMIN_TOKEN_ENV):
         secrets = msgspec.structs.replace(secrets, admin_token=environ[ADMIN_TOKEN_ENV])
-    return msgspec.structs.replace(config, secrets=secrets)
+    limits = {**DEFAULT_WITHDRAWAL_LIMITS, **config.withdrawal_limits}
+    for method, pair in limits.items():
+        if len(pair) != 2 or any(v < -1 for v in pair):
+            raise ConfigError(f"withdrawal_limits.{method}: [per day, per 5 days], -1 = unlimited")
+    return msgspec.structs.replace(config, secrets=secrets, withdrawal_limits=limits)
 
 
 def _decode_file(path: Path) -> Config:

@@ -11,17 +11,20 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 import trio
 
+from gateway.audit import AuditLog
 from gateway.auth.core import LoginCore
+from gateway.auth.events import SecurityEvent
 from gateway.auth.passwords import PasswordHasher, serialized
 from gateway.clock import Clock, SystemClock, TestClock
 from gateway.config import Config
 from gateway.errors import BadRequest, RateLimited
+from gateway.metrics import Metrics
 from gateway.store.base import Store, ThreadRunner
 from gateway.store.encryption import resolve_master_key
 from gateway.store.memory import MemoryStore
@@ -92,6 +95,9 @@ class Runtime:
     admin_token: str = ""
     test_clock: TestClock | None = None
     admin_token_generated: bool = False
+    metrics: Metrics = field(default_factory=Metrics)
+    audit: AuditLog | None = None
+    ready: bool = False  # the store is open and the listeners are up
 
     @classmethod
     async def open(
@@ -114,6 +120,7 @@ class Runtime:
         limit = 1 if serialized(argon2.lanes) else argon2.max_concurrent_hashes
         hasher = ThreadedHasher(password_hasher, limit, argon2.max_queued_hashes)
         core = LoginCore.build(config, store=store, clock=clock, hasher=hasher)
+        await core.api_keys.load()
         token = config.secrets.admin_token
         runtime = cls(
             config,
@@ -124,11 +131,53 @@ class Runtime:
             admin_token=token or secrets.token_urlsafe(32),
             test_clock=clock if isinstance(clock, TestClock) else None,
             admin_token_generated=not token,
+            audit=AuditLog(config.audit.path) if config.audit.path else None,
         )
+        runtime._observe()
         return runtime
+
+    def _observe(self) -> None:
+        """Security events to the audit log and the metrics; gauges read at
+        scrape time."""
+        events, metrics = self.core.events, self.metrics
+        if self.audit is not None:
+            events.subscribe(self.audit)
+
+        def count(event: SecurityEvent) -> None:
+            metrics.security_events.inc(event.kind)
+            if event.kind == "login_ok":
+                metrics.logins.inc("ok", str(event.fields.get("method", "")))
+            elif event.kind == "login_failed":
+                metrics.logins.inc("failed", str(event.fields.get("method", "password")))
+            elif event.kind == "login_refused":
+                reason = str(event.fields.get("reason", ""))
+                metrics.logins.inc(reason, str(event.fields.get("method", "password")))
+                if reason == "rate_limited":
+                    metrics.rate_limited.inc("login")
+            elif event.kind == "locked":
+                metrics.lockouts.inc()
+
+        events.subscribe(count)
+        sessions = self.core.sessions
+
+        def active_sessions() -> dict[tuple[str, ...], float]:
+            found: dict[tuple[str, ...], float] = {("trading",): 0.0, ("portal",): 0.0}
+            for session in sessions.sessions():
+                found[(session.kind.value,)] += 1
+            return found
+
+        metrics.gauge(
+            "gateway_active_sessions", "Active sessions by kind.", ("kind",), active_sessions
+        )
+        metrics.gauge(
+            "gateway_api_keys", "API keys that are not revoked.", (),
+            lambda: {(): float(len(self.core.api_keys))},
+        )
 
     async def close(self) -> None:
         await self.store.close()
+        if self.audit is not None:
+            self.audit.close()
 
     async def sweep_forever(self) -> None:
         """Expire sessions and logins on time (the test clock also sweeps

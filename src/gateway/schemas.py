@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from gateway.auth.sessions import Session, SessionRegistry
+
 Platform = Literal["portal", "tws", "desktop", "mobile", "api"]
 # Lengths bound what a client can make the gateway hold or hash. A username
 # longer than any valid one is refused as a bad request; the character rule
@@ -205,3 +207,17 @@ RESPONSE_TYPES: tuple[type[msgspec.Struct], ...] = (
     ClockState,
     Health,
 )
+
+
+def session_info(sessions: SessionRegistry, session: Session) -> SessionInfo:
+    return SessionInfo(
+        id=session.session_id,
+        user=session.username,
+        account=session.account_id,
+        platform=session.platform.value,
+        kind=session.kind.value,
+        method=session.method,
+        started_at=session.started_at,
+        expires_at=sessions.expires_at(session),
+        idle_expires_at=sessions.idle_expires_at(session),
+    )

@@ -1,11 +1,14 @@
-"""Serving: the public and admin apps on their own Hypercorn (Trio) listeners."""
+"""Serving: the data plane on the public address, the control plane and the
+admin API on their Hypercorn (Trio) listeners."""
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -15,13 +18,15 @@ from hypercorn.config import Config as HypercornConfig
 
 from gateway.config import Config
 from gateway.http.admin import create_admin_app
+from gateway.edge.server import DataPlaneServer
 from gateway.http.api import create_public_app
+from gateway.http.hotpath import RelayedClient
 from gateway.runtime import Runtime
 
 log = logging.getLogger("gateway")
 
 
-def hypercorn_config(bind: str, config: Config) -> HypercornConfig:
+def hypercorn_config(bind: str, config: Config, *, tls: bool = True) -> HypercornConfig:
     server = HypercornConfig()
     server.bind = [bind]
     server.accesslog = None  # the audit log records what matters; per-request lines cost
@@ -30,7 +35,7 @@ def hypercorn_config(bind: str, config: Config) -> HypercornConfig:
     server.graceful_timeout = 5
     server.max_app_queue_size = 10
     server.h11_max_incomplete_size = 16 * 1024
-    if config.http.certfile and config.http.keyfile:
+    if tls and config.http.certfile and config.http.keyfile:
         server.certfile, server.keyfile = config.http.certfile, config.http.keyfile
     return server
 
@@ -51,23 +56,34 @@ async def serve(
     task_status: trio.TaskStatus[tuple[list[str], list[str]]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Open the runtime, let ``prepare`` set it up (the demo creates its user
-    there), serve both listeners until SIGINT/SIGTERM, then close the store."""
+    there), serve every listener until SIGINT/SIGTERM, then close the store.
+
+    Listeners: the public address is the data plane (Trio + httptools);
+    the control plane (Hypercorn + Quart-Trio) listens on a Unix socket in a
+    private directory that only the data plane uses, and on ``h2_bind`` if
+    configured; the admin API has its own Hypercorn listener."""
     runtime = await Runtime.open(config, data_dir=data_dir, test_clock=test_clock)
+    socket_dir = Path(tempfile.mkdtemp(prefix="login-gateway-"))  # mode 0700
+    control_socket = socket_dir / "control.sock"
     try:
         if prepare is not None:
             await prepare(runtime)
         shutdown = trio.Event()
+        public_app = create_public_app(runtime)
         async with trio.open_nursery() as background:
             background.start_soon(runtime.sweep_forever)
             background.start_soon(_stop_on_signal, shutdown)
             async with trio.open_nursery() as servers:
-                public = await servers.start(
+                await servers.start(
                     _listener,
-                    create_public_app(runtime),
-                    bind or config.http.bind,
+                    RelayedClient(public_app, trusted=True),
+                    f"unix:{control_socket}",
                     config,
                     shutdown,
+                    False,
                 )
+                edge = DataPlaneServer(runtime, f"unix:{control_socket}")
+                public = await servers.start(edge.serve, bind or config.http.bind, shutdown)
                 admin = await servers.start(
                     _listener,
                     create_admin_app(runtime),
@@ -75,6 +91,15 @@ async def serve(
                     config,
                     shutdown,
                 )
+                extra: dict[str, object] = {}
+                if config.http.h2_bind:
+                    extra["h2"] = await servers.start(
+                        _listener,
+                        RelayedClient(public_app, trusted=False),
+                        config.http.h2_bind,
+                        config,
+                        shutdown,
+                    )
                 if runtime.admin_token_generated:
                     print(
                         "admin token (generated; set GATEWAY_ADMIN_TOKEN to choose one): "
@@ -82,13 +107,17 @@ async def serve(
                         file=sys.stderr,
                         flush=True,
                     )
-                announce("listening", public=public, admin=admin, test_clock=test_clock)
+                runtime.ready = True
+                announce("listening", public=public, admin=admin, test_clock=test_clock, **extra)
                 task_status.started((public, admin))
-            # Both listeners have drained after the shutdown signal.
+                await shutdown.wait()
+                runtime.ready = False
+            # Every listener has drained after the shutdown signal.
             background.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
             await runtime.close()
+            shutil.rmtree(socket_dir, ignore_errors=True)
 
 
 async def _listener(
@@ -96,11 +125,12 @@ async def _listener(
     bind: str,
     config: Config,
     shutdown: trio.Event,
+    tls: bool = True,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     await hypercorn.trio.serve(
         app,  # type: ignore[arg-type]
-        hypercorn_config(bind, config),
+        hypercorn_config(bind, config, tls=tls),
         shutdown_trigger=shutdown.wait,
         task_status=task_status,
     )

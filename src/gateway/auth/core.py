@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.auth.apikeys import ApiKeyRegistry
+from gateway.auth.events import EventBus
 from gateway.auth.factors import Factor, default_factors
 from gateway.auth.flow import LoginFlow
 from gateway.auth.lockout import LockoutGuard, LockoutPolicy
@@ -30,11 +32,15 @@ class LoginCore:
     guard: LockoutGuard
     factors: Mapping[str, Factor]
     clock: Clock
+    events: EventBus
+    api_keys: ApiKeyRegistry
 
     @classmethod
     def build(
         cls, config: Config, *, store: Store, clock: Clock, hasher: AsyncPasswordHasher
     ) -> LoginCore:
+        events = EventBus()
+        api_keys = ApiKeyRegistry(store, clock, config.api_keys)
         factors = default_factors(config.totp)
         sessions = SessionRegistry(clock, config.sessions)
         guard = LockoutGuard(LockoutPolicy.from_config(config.lockout), store, clock)
@@ -47,6 +53,7 @@ class LoginCore:
             factors=factors,
             clock=clock,
             config=config.login,
+            events=events,
         )
         support = SupportDesk(
             store=store,
@@ -56,8 +63,10 @@ class LoginCore:
             sessions=sessions,
             clock=clock,
             totp_config=config.totp,
+            events=events,
+            api_keys=api_keys,
         )
-        return cls(flow, sessions, support, guard, factors, clock)
+        return cls(flow, sessions, support, guard, factors, clock, events, api_keys)
 
     def sweep(self) -> None:
         """Expire sessions and logins whose time is up (call every second or

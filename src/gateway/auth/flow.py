@@ -26,6 +26,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gateway.auth.events import EventBus
 from gateway.auth.factors.base import Challenge, Factor, Tier
 from gateway.auth.lockout import LockoutGuard, Outcome
 from gateway.auth.passwords import AsyncPasswordHasher, check_username
@@ -39,6 +40,7 @@ from gateway.errors import (
     Locked,
     LoginFailed,
     NotFound,
+    RateLimited,
     SessionExists,
 )
 from gateway.store.base import Store
@@ -131,7 +133,9 @@ class LoginFlow:
         factors: Mapping[str, Factor],
         clock: Clock,
         config: LoginConfig | None = None,
+        events: EventBus | None = None,
     ) -> None:
+        self._events = events if events is not None else EventBus()
         self._store = store
         self._sessions = sessions
         self._hasher = hasher
@@ -150,8 +154,12 @@ class LoginFlow:
         self._limits.check_ip(ip)
         check_username(username)
         where = parse_platform(platform)
-        self._limits.check_user(username)
-        attempt = await self._guard.reserve(username)
+        try:
+            self._limits.check_user(username)
+            attempt = await self._guard.reserve(username)
+        except (Locked, RateLimited) as refusal:
+            self._emit("login_refused", username, ip=ip, reason=refusal.code, step="password")
+            raise
         methods: tuple[str, ...] = ()
         try:
             user = await self._store.get_user(username)
@@ -168,6 +176,7 @@ class LoginFlow:
             raise
         await self._guard.settle(attempt, outcome)
         if user is None or outcome is Outcome.FAILED:
+            await self._failed(username, ip, step="password", platform=where.value)
             raise InvalidCredentials()
         txn = LoginTransaction(
             secrets.token_urlsafe(24),
@@ -205,7 +214,11 @@ class LoginFlow:
             raise BadRequest(f"the login is in state {txn.state.value}")
         factor = self._offered(txn, method)
         self._limits.check_ip(ip)
-        attempt = await self._guard.reserve(txn.username)
+        try:
+            attempt = await self._guard.reserve(txn.username)
+        except (Locked, RateLimited) as refusal:
+            self._emit("login_refused", txn.username, ip=ip, reason=refusal.code, method=method)
+            raise
         try:
             verified = await self._check_factor(txn, factor, response)
         except BaseException:
@@ -215,6 +228,7 @@ class LoginFlow:
         if not verified:
             if txn.state in _WAITING_FOR_FACTOR:  # a racing verify may have moved it on
                 txn.move(LoginEvent.FACTOR_FAILED)
+            await self._failed(txn.username, ip, step="second_factor", method=method)
             raise LoginFailed()
         # Claim the transaction before anything else awaits, so two correct
         # responses racing on one login open one session.
@@ -268,8 +282,34 @@ class LoginFlow:
             existing = opened.existing
             raise SessionExists(existing.platform.value, existing.started_at, txn.login_id)
         txn.move(LoginEvent.SESSION_OPENED)
+        session = opened.session
+        self._emit(
+            "login_ok",
+            txn.username,
+            platform=session.platform.value,
+            method=method,
+            session=session.session_id[:16],
+        )
+        if opened.replaced is not None:
+            self._emit(
+                "takeover",
+                txn.username,
+                session=session.session_id[:16],
+                replaced=opened.replaced.session_id[:16],
+                replaced_platform=opened.replaced.platform.value,
+            )
         tier = self._factors[method].tier
         return LoggedIn(opened.token, opened.session, tier, opened.replaced)
+
+    def _emit(self, kind: str, username: str, **fields: object) -> None:
+        self._events.emit(kind, self._clock.now(), username, **fields)
+
+    async def _failed(self, username: str, ip: str, **fields: object) -> None:
+        """Record a failed attempt, and the lock it may have started (once
+        locked, attempts are refused before they can fail again)."""
+        self._emit("login_failed", username, ip=ip, **fields)
+        if (await self._guard.status(username)).locked:
+            self._emit("locked", username, ip=ip)
 
     async def _methods_of(self, username: str) -> tuple[str, ...]:
         devices = await self._store.devices_of(username)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from gateway.auth.apikeys import ApiKeyRegistry, NewApiKey
+from gateway.auth.events import EventBus
 from gateway.auth.factors import totp
 from gateway.auth.lockout import LockoutGuard, LockStatus
 from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy, check_username
@@ -18,7 +21,7 @@ from gateway.auth.sessions import Session, SessionRegistry
 from gateway.clock import Clock
 from gateway.config import TotpConfig
 from gateway.errors import BadRequest, NotFound
-from gateway.store.base import AlreadyExists, Device, Store, User
+from gateway.store.base import AlreadyExists, ApiKeyScope, Device, Store, User
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -43,7 +46,11 @@ class SupportDesk:
         sessions: SessionRegistry,
         clock: Clock,
         totp_config: TotpConfig | None = None,
+        events: EventBus | None = None,
+        api_keys: ApiKeyRegistry | None = None,
     ) -> None:
+        self._events = events if events is not None else EventBus()
+        self.api_keys = api_keys if api_keys is not None else ApiKeyRegistry(store, clock)
         self._store = store
         self._hasher = hasher
         self._policy = policy
@@ -70,9 +77,11 @@ class SupportDesk:
             raise AlreadyExists("user already exists")
         account = await self._account(account_id)
         password_hash = await self._hasher.hash(password)
-        return await self._store.create_user(
+        user = await self._store.create_user(
             username, account, password_hash, email, phone, self._clock.now()
         )
+        self._emit("user_created", username, account=account, by="support")
+        return user
 
     async def set_password(self, username: str, password: str) -> None:
         await self._user(username)
@@ -83,6 +92,7 @@ class SupportDesk:
         await self._user(username)
         secret = totp.new_secret()
         device = await self._store.add_device(username, "totp", secret, label, self._clock.now())
+        self._emit("device_enrolled", username, device=device.device_id, type="totp", by="support")
         return TotpEnrolment(
             device,
             totp.secret_to_base32(secret),
@@ -102,10 +112,12 @@ class SupportDesk:
         if not any(d.device_id == device_id for d in devices):
             raise NotFound("no such device")
         await self._store.remove_device(device_id)
+        self._emit("device_removed", username, device=device_id, by="support")
 
     async def unlock(self, username: str) -> None:
         await self._user(username)
         await self._guard.unlock(username)
+        self._emit("unlocked", username, by="support")
 
     async def lock_status(self, username: str) -> LockStatus:
         await self._user(username)
@@ -115,8 +127,34 @@ class SupportDesk:
         return self._sessions.sessions(username)
 
     async def end_session(self, session_id: str) -> None:
-        if not self._sessions.end(session_id):
+        session = self._sessions.get(session_id)
+        if session is None or not self._sessions.end(session_id):
             raise NotFound("no such session")
+        self._emit("session_ended", session.username, session=session_id[:16], by="support")
+
+    async def create_api_key(
+        self,
+        username: str,
+        name: str,
+        scopes: Sequence[ApiKeyScope],
+        *,
+        by: str,
+        rate: float | None = None,
+        burst: float | None = None,
+    ) -> NewApiKey:
+        user = await self._user(username)
+        new = await self.api_keys.create(
+            username, user.account_id, name, scopes, created_by=by, rate=rate, burst=burst
+        )
+        self._emit("api_key_created", username, key_id=new.record.key_id, by=by)
+        return new
+
+    async def revoke_api_key(self, key_id: str, *, username: str | None, by: str) -> None:
+        record = await self.api_keys.revoke(key_id, username)
+        self._emit("api_key_revoked", record.username, key_id=key_id, by=by)
+
+    def _emit(self, kind: str, username: str, **fields: object) -> None:
+        self._events.emit(kind, self._clock.now(), username, **fields)
 
     async def _user(self, username: str) -> User:
         check_username(username)

@@ -15,6 +15,7 @@ import trio
 from quart import Response, request
 
 from gateway import __version__, schemas
+from gateway.schemas import session_info
 from gateway.auth.flow import LoggedIn
 from gateway.auth.sessions import Platform, Session, SessionEvent, SessionRegistry
 from gateway.errors import Unauthenticated
@@ -25,20 +26,6 @@ from gateway.http.wire import Headers, json_response
 from gateway.runtime import Runtime
 
 EVENT_KEEPALIVE_SECONDS = 15.0
-
-
-def session_info(sessions: SessionRegistry, session: Session) -> schemas.SessionInfo:
-    return schemas.SessionInfo(
-        id=session.session_id,
-        user=session.username,
-        account=session.account_id,
-        platform=session.platform.value,
-        kind=session.kind.value,
-        method=session.method,
-        started_at=session.started_at,
-        expires_at=sessions.expires_at(session),
-        idle_expires_at=sessions.idle_expires_at(session),
-    )
 
 
 def session_cookie(token: str, max_age: float) -> str:

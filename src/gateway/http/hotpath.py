@@ -96,3 +96,30 @@ async def _discard_body(receive: Receive, limit: int) -> bool:
             return True
         if seen > limit:
             return False
+
+
+class RelayedClient:
+    """ASGI wrapper: the client's address as the data plane saw it.
+
+    On the internal socket (``trusted``) every request comes from the data
+    plane, which puts the client's address in ``X-Gateway-Client``; on a
+    listener clients reach directly (``h2_bind``) the header is dropped, so
+    it cannot be forged there."""
+
+    def __init__(self, app: ASGIApp, *, trusted: bool) -> None:
+        self._app = app
+        self._trusted = trusted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = scope["headers"]
+            relayed = [value for name, value in headers if name == _CLIENT_HEADER]
+            if relayed or self._trusted:
+                scope = dict(scope)
+                scope["headers"] = [(n, v) for n, v in headers if n != _CLIENT_HEADER]
+                if self._trusted and relayed:
+                    scope["client"] = (relayed[-1].decode("latin-1"), 0)
+        await self._app(scope, receive, send)
+
+
+_CLIENT_HEADER = b"x-gateway-client"

@@ -60,6 +60,30 @@ class Device:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyScope:
+    """A route scope an API key may use, and with which methods (empty: all)."""
+
+    route: str
+    methods: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An API key as stored: only the SHA-256 of its token."""
+
+    key_id: str
+    username: str
+    account_id: str
+    name: str
+    token_hash: str = field(repr=False)
+    scopes: tuple[ApiKeyScope, ...]
+    rate: float
+    burst: float
+    created_at: float
+    created_by: str  # "user" or "support"
+
+
 class ThreadRunner(Protocol):
     """Runs a blocking function off the event loop and awaits its result.
 
@@ -111,6 +135,14 @@ class Store(Protocol):
         """Atomically raise the device's counter to ``counter`` if it is
         higher; False when it is not (a replay, or a concurrent use)."""
         ...
+
+    async def add_api_key(self, record: ApiKeyRecord) -> None:
+        """Raises ``LookupError`` for an unknown user."""
+        ...
+
+    async def remove_api_key(self, key_id: str) -> bool: ...
+
+    async def api_keys(self) -> list[ApiKeyRecord]: ...
 
     async def get_lock(self, username: str) -> LockState: ...
 

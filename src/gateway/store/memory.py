@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from gateway.auth.lockout import LockState
-from gateway.store.base import Account, AlreadyExists, Device, User
+from gateway.store.base import Account, AlreadyExists, ApiKeyRecord, Device, User
 
 _T = TypeVar("_T")
 
@@ -24,6 +24,7 @@ class MemoryStore:
         self._devices: dict[str, Device] = {}
         self._devices_by_user: dict[str, dict[str, Device]] = {}
         self._locks: dict[str, LockState] = {}
+        self._api_keys: dict[str, ApiKeyRecord] = {}
 
     async def create_account(self, account_id: str, name: str | None, now: float) -> Account:
         if account_id in self._accounts:
@@ -90,6 +91,17 @@ class MemoryStore:
         self._devices[device.device_id] = device
         self._devices_by_user.setdefault(device.username, {})[device.device_id] = device
 
+    async def add_api_key(self, record: ApiKeyRecord) -> None:
+        if record.username not in self._users:
+            raise LookupError(f"no user {record.username!r}")
+        self._api_keys[record.key_id] = record
+
+    async def remove_api_key(self, key_id: str) -> bool:
+        return self._api_keys.pop(key_id, None) is not None
+
+    async def api_keys(self) -> list[ApiKeyRecord]:
+        return list(self._api_keys.values())
+
     async def get_lock(self, username: str) -> LockState:
         return self._locks.get(username, LockState())
 
@@ -132,8 +144,10 @@ class MemoryStore:
         users: Iterable[User],
         devices: Iterable[Device],
         locks: Iterable[tuple[str, LockState]],
+        api_keys: Iterable[ApiKeyRecord] = (),
     ) -> None:
         """Load records read back from durable storage."""
+        self._api_keys.update((k.key_id, k) for k in api_keys)
         self._accounts.update((a.account_id, a) for a in accounts)
         self._users.update((u.username, u) for u in users)
         for device in devices:

@@ -33,7 +33,7 @@ from typing import TypeVar
 import msgspec
 
 from gateway.auth.lockout import LockState
-from gateway.store.base import Account, Device, ThreadRunner, User, run_inline
+from gateway.store.base import Account, ApiKeyRecord, Device, ThreadRunner, User, run_inline
 from gateway.store.encryption import MasterKeyError, SecretSealer
 from gateway.store.memory import MemoryStore
 
@@ -57,11 +57,16 @@ CREATE TABLE IF NOT EXISTS devices (
     type TEXT NOT NULL, label TEXT, secret BLOB NOT NULL,
     counter INTEGER NOT NULL, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS lock_state (username TEXT PRIMARY KEY, state BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    record BLOB NOT NULL);
 """
 
 _Write = Callable[[sqlite3.Connection], object]
 _lock_encoder = msgspec.json.Encoder()
 _lock_decoder = msgspec.json.Decoder(LockState)
+_api_key_decoder = msgspec.json.Decoder(ApiKeyRecord)
 
 
 def _device_context(device_id: str) -> bytes:
@@ -187,7 +192,11 @@ class SqliteStore:
             (username, _lock_decoder.decode(state))
             for username, state in conn.execute("SELECT username, state FROM lock_state")
         ]
-        self._memory.restore(accounts, users, devices, locks)
+        api_keys = [
+            _api_key_decoder.decode(record)
+            for (record,) in conn.execute("SELECT record FROM api_keys")
+        ]
+        self._memory.restore(accounts, users, devices, locks, api_keys)
 
     async def _write(self, write: _Write) -> None:
         ticket = self._db.enqueue(write)
@@ -275,6 +284,26 @@ class SqliteStore:
             )
         )
         return True
+
+    # --- API keys (only the token's hash is kept) ----------------------------
+
+    async def add_api_key(self, record: ApiKeyRecord) -> None:
+        await self._memory.add_api_key(record)
+        encoded = _lock_encoder.encode(record)
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO api_keys VALUES (?, ?, ?)", (record.key_id, record.username, encoded)
+            )
+        )
+
+    async def remove_api_key(self, key_id: str) -> bool:
+        if not await self._memory.remove_api_key(key_id):
+            return False
+        await self._write(lambda c: c.execute("DELETE FROM api_keys WHERE key_id = ?", (key_id,)))
+        return True
+
+    async def api_keys(self) -> list[ApiKeyRecord]:
+        return await self._memory.api_keys()
 
     # --- lock state ----------------------------------------------------------
 

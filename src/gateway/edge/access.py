@@ -1,0 +1,186 @@
+"""Who is asking, and may they pass this path? Shared by forward auth and
+the reverse proxy.
+
+A request's credential is, in order: ``X-API-Key``, ``Authorization:
+Bearer`` (an API key when it starts with ``gk_``, else a session token), the
+session cookie. An ``AccessRule`` (config) says which sessions or API-key
+scope may pass a path prefix. The answer is either a ``Principal`` with the
+identity headers that go upstream, or a SPEC error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from gateway.auth.apikeys import ApiKeyRegistry, is_api_key
+from gateway.auth.sessions import Session, SessionKind, SessionRegistry
+from gateway.config import AccessRule
+from gateway.errors import Forbidden, Unauthenticated
+from gateway.store.base import ApiKeyRecord
+
+SESSION_COOKIE = b"gw_session"
+_COOKIE_PREFIX = SESSION_COOKIE + b"="
+MAX_TOKEN = 256
+UNLIMITED = b"unlimited"
+T = TypeVar("T")
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    token: str
+    api_key: bool
+
+
+def find_credential(headers: Sequence[tuple[bytes, bytes]]) -> Credential | None:
+    """The credential a request carries (over-long values count as none)."""
+    cookie: bytes | None = None
+    bearer: bytes | None = None
+    for name, value in headers:
+        if name == b"x-api-key":
+            if 0 < len(value) <= MAX_TOKEN:
+                return Credential(value.decode("latin-1"), True)
+        elif name == b"authorization":
+            # RFC 9110 11.1: the scheme is case-insensitive.
+            if value[:7].lower() == b"bearer " and len(value) <= MAX_TOKEN + 7:
+                bearer = value[7:].strip()
+        elif name == b"cookie" and cookie is None and _COOKIE_PREFIX in value:
+            cookie = _cookie_value(value)
+    if bearer:
+        token = bearer.decode("latin-1")
+        return Credential(token, is_api_key(token))
+    if cookie:
+        return Credential(cookie.decode("latin-1"), False)
+    return None
+
+
+def _cookie_value(header: bytes) -> bytes | None:
+    for part in header.split(b";"):
+        part = part.strip()
+        if part.startswith(_COOKIE_PREFIX):
+            value = part[len(_COOKIE_PREFIX) :]
+            return value if 0 < len(value) <= MAX_TOKEN else None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    session: Session | None
+    api_key: ApiKeyRecord | None
+    headers: Headers  # X-Auth-* identity headers
+
+    @property
+    def session_id(self) -> str | None:
+        return self.session.session_id if self.session is not None else None
+
+
+class WithdrawalTiers:
+    """The ``X-Auth-Limit-*`` values of each method, encoded once."""
+
+    def __init__(self, limits: Mapping[str, Sequence[int]]) -> None:
+        def encoded(value: int) -> bytes:
+            return UNLIMITED if value < 0 else str(value).encode()
+
+        self._tiers = {
+            method: (encoded(day), encoded(five)) for method, (day, five) in limits.items()
+        }
+        self._fallback = self._tiers.get("none", (b"0", b"0"))
+
+    def of(self, method: str) -> tuple[bytes, bytes]:
+        return self._tiers.get(method, self._fallback)
+
+
+class AccessControl:
+    def __init__(
+        self, sessions: SessionRegistry, api_keys: ApiKeyRegistry, tiers: WithdrawalTiers
+    ) -> None:
+        self.sessions = sessions
+        self.api_keys = api_keys
+        self.tiers = tiers
+
+    def authorize(
+        self,
+        rule: AccessRule,
+        method: str,
+        headers: Sequence[tuple[bytes, bytes]],
+    ) -> Principal | None:
+        """The principal allowed through ``rule`` (``None`` for a public
+        rule with no credential). Raises ``Unauthenticated`` (or
+        ``SessionReplaced``/``SessionExpired``/``RateLimited``) or
+        ``Forbidden``."""
+        credential = find_credential(headers)
+        if credential is None:
+            if rule.public:
+                return None
+            raise Unauthenticated()
+        if credential.api_key:
+            record = self.api_keys.authenticate(credential.token)
+            if not rule.public and not self.api_keys.allows(record, rule.api_key_scope, method):
+                raise Forbidden("This API key is not allowed here")
+            return Principal(None, record, self._key_headers(record))
+        # Each request through the gateway is activity: it keeps the session.
+        session = self.sessions.authenticate(credential.token, touch=True)
+        if not rule.public and not _kind_allowed(rule, session):
+            raise Forbidden(f"A {rule.session} session is needed here")
+        return Principal(session, None, self._session_headers(session))
+
+    def _session_headers(self, session: Session) -> Headers:
+        day, five = self.tiers.of(session.method)
+        return [
+            (b"x-auth-user", session.username.encode()),
+            (b"x-auth-account", session.account_id.encode()),
+            (b"x-auth-platform", session.platform.value.encode()),
+            (b"x-auth-method", session.method.encode()),
+            (b"x-auth-session", session.session_id.encode()),
+            (b"x-auth-limit-day", day),
+            (b"x-auth-limit-5d", five),
+        ]
+
+    def _key_headers(self, record: ApiKeyRecord) -> Headers:
+        day, five = self.tiers.of("api_key")
+        return [
+            (b"x-auth-user", record.username.encode()),
+            (b"x-auth-account", record.account_id.encode()),
+            (b"x-auth-platform", b"api"),
+            (b"x-auth-method", b"api_key"),
+            (b"x-auth-key", record.key_id.encode()),
+            (b"x-auth-limit-day", day),
+            (b"x-auth-limit-5d", five),
+        ]
+
+
+def _kind_allowed(rule: AccessRule, session: Session) -> bool:
+    wanted = rule.session
+    if wanted == "any":
+        return True
+    if wanted == "none":
+        return False
+    return session.kind is SessionKind(wanted)
+
+
+class PrefixTable(Generic[T]):
+    """Longest-prefix match on whole path segments: ``/app`` matches
+    ``/app`` and ``/app/x``, never ``/apple``."""
+
+    def __init__(self, entries: Sequence[tuple[str, T]]) -> None:
+        self._entries = sorted(
+            ((prefix.encode(), value) for prefix, value in entries),
+            key=lambda e: len(e[0]),
+            reverse=True,
+        )
+
+    def match(self, path: bytes) -> tuple[bytes, T] | None:
+        for prefix, value in self._entries:
+            if path.startswith(prefix) and (
+                len(path) == len(prefix)
+                or prefix.endswith(b"/")
+                or path[len(prefix)] in b"/?"
+            ):
+                return prefix, value
+        return None
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)

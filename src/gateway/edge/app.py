@@ -1,0 +1,319 @@
+"""The data plane's routing: a parsed request to an answer.
+
+In order: the gateway's own hot endpoints (session check and tickle, forward
+auth, health), then the configured proxy routes (longest prefix), then
+everything else relayed to the control plane (Hypercorn + Quart-Trio on an
+internal Unix socket), streamed both ways, server-sent events included.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import trio
+
+from gateway import schemas
+from gateway.auth.sessions import Session, SessionRegistry
+from gateway.config import AccessRule, Config, RouteConfig
+from gateway.edge.access import AccessControl, PrefixTable, Principal, find_credential
+from gateway.edge.forwarded import TrustedProxies
+from gateway.edge.listener import Headers, HttpConnection, ProtocolError, Request
+from gateway.edge.proxy import Exchange, forward, forward_websocket
+from gateway.edge.upstream import Origin, UpstreamError, UpstreamPool, UpstreamTimeout
+from gateway.errors import BadRequest, GatewayError, NotFound, RateLimited, Unauthenticated
+from gateway.http.wire import JSON, encode, error_response
+from gateway.metrics import Metrics
+
+log = logging.getLogger("gateway.edge")
+
+CLIENT_HEADER = b"x-gateway-client"  # the client's address, for the control plane only
+_JSON_HEADERS: Headers = [(b"content-type", JSON), (b"cache-control", b"no-store")]
+EdgeHandler = Callable[[Request, HttpConnection], Awaitable[None]]
+
+
+class BadGateway(GatewayError):
+    """The upstream could not be reached or broke the exchange. SPEC
+    section 9 has no code for it, so the body carries ``not_found`` (the
+    service asked for cannot be reached) and the status says which: 502, or
+    504 for a timeout."""
+
+    code = "not_found"
+    status = 502
+    default_message = "The upstream service is unavailable"
+
+
+class GatewayTimeout(BadGateway):
+    status = 504
+    default_message = "The upstream service did not answer in time"
+
+
+class MethodNotAllowed(BadRequest):
+    status = 405
+    default_message = "Method not allowed"
+
+    def __init__(self, allow: str) -> None:
+        super().__init__()
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    config: RouteConfig
+    pool: UpstreamPool
+
+
+class DataPlane:
+    def __init__(
+        self,
+        config: Config,
+        sessions: SessionRegistry,
+        access: AccessControl,
+        metrics: Metrics,
+        control_plane: UpstreamPool,
+        session_status: Callable[[Session], schemas.SessionStatus],
+        health: Callable[[], tuple[bool, bytes]],
+    ) -> None:
+        self._config = config
+        self._sessions = sessions
+        self._access = access
+        self._metrics = metrics
+        self._control = control_plane
+        self._session_status = session_status
+        self._health = health
+        self._trusted = TrustedProxies(config.http.trusted_proxies)
+        self._body_limit = config.http.max_body_bytes
+        proxy = config.proxy
+        self.routes = PrefixTable(
+            [
+                (
+                    route.prefix,
+                    Route(
+                        route.prefix,
+                        route,
+                        UpstreamPool(
+                            Origin.parse(route.upstream),
+                            max_idle=proxy.pool_max_idle,
+                            idle_timeout=proxy.pool_idle_seconds,
+                            connect_timeout=proxy.connect_timeout_seconds,
+                        ),
+                    ),
+                )
+                for route in config.routes
+            ]
+        )
+        self.rules = PrefixTable([(rule.prefix, rule) for rule in config.forward_auth.rules])
+        self._login_url = config.forward_auth.login_url
+        self._own: dict[bytes, tuple[str, EdgeHandler]] = {
+            b"/v1/session": ("GET", self._check_session),
+            b"/v1/session/tickle": ("POST", self._tickle),
+            b"/auth/verify": ("*", self._verify),
+            b"/healthz": ("GET", self._healthz),
+            b"/readyz": ("GET", self._readyz),
+        }
+
+    async def __call__(self, request: Request, connection: HttpConnection) -> None:
+        try:
+            path = request.path
+            own = self._own.get(path)
+            if own is not None:
+                allowed, handler = own
+                if allowed != "*" and request.method != allowed and not (
+                    allowed == "GET" and request.method == "HEAD"
+                ):
+                    raise MethodNotAllowed(allowed if allowed != "GET" else "GET, HEAD")
+                request.allow_body(self._body_limit)
+                await handler(request, connection)
+                return
+            matched = self.routes.match(path)
+            if matched is not None:
+                await self._proxy(request, connection, matched[0], matched[1])
+            else:
+                await self._relay(request, connection)
+        except ProtocolError:
+            raise
+        except GatewayError as error:
+            if connection.response_started:
+                connection.keep_alive = False
+                return
+            await self._answer_error(request, connection, error)
+
+    # --- the hot endpoints ---------------------------------------------------
+
+    def _client(self, request: Request, connection: HttpConnection) -> str:
+        return self._trusted.client_address(connection.peer, request.headers)
+
+    async def _answer_error(
+        self, request: Request, connection: HttpConnection, error: GatewayError
+    ) -> None:
+        if isinstance(error, RateLimited):
+            self._metrics.rate_limited.inc("api_key")
+        status, headers, body = error_response(error)
+        headers = [(k, v) for k, v in headers if k != b"content-length"]
+        await connection.respond(request, status, headers, body)
+
+    async def _check_session(self, request: Request, connection: HttpConnection) -> None:
+        session = self._sessions.authenticate(_session_token(request))
+        await connection.respond(request, 200, _JSON_HEADERS, encode(self._session_status(session)))
+
+    async def _tickle(self, request: Request, connection: HttpConnection) -> None:
+        session = self._sessions.tickle(_session_token(request))
+        await connection.respond(request, 200, _JSON_HEADERS, encode(self._session_status(session)))
+
+    async def _healthz(self, request: Request, connection: HttpConnection) -> None:
+        await connection.respond(request, 200, _JSON_HEADERS, self._health()[1])
+
+    async def _readyz(self, request: Request, connection: HttpConnection) -> None:
+        ready, body = self._health()
+        await connection.respond(request, 200 if ready else 503, _JSON_HEADERS, body)
+
+    async def _verify(self, request: Request, connection: HttpConnection) -> None:
+        """Forward auth (nginx ``auth_request``, Traefik ``ForwardAuth``,
+        Caddy ``forward_auth``): the original request is described by
+        ``X-Forwarded-Method/-Proto/-Host/-Uri`` (Traefik, Caddy) or
+        ``X-Original-Method/-URI`` (the nginx recipe)."""
+        uri = request.header(b"x-forwarded-uri") or request.header(b"x-original-uri") or b"/"
+        method = (
+            request.header(b"x-forwarded-method")
+            or request.header(b"x-original-method")
+            or request.method.encode()
+        ).decode("latin-1").upper()
+        end = uri.find(b"?")
+        matched = self.rules.match(uri if end < 0 else uri[:end])
+        rule = matched[1] if matched is not None else _DENY_ALL
+        try:
+            principal = self._access.authorize(rule, method, request.headers)
+        except GatewayError as error:
+            if error.status == 401 and _wants_redirect(request):
+                self._metrics.forward_auth.inc("redirect")
+                await connection.respond(
+                    request, 302, [(b"location", self._login_location(request, uri))], b""
+                )
+                return
+            self._metrics.forward_auth.inc("deny" if error.status != 429 else "rate_limited")
+            raise
+        self._metrics.forward_auth.inc("allow")
+        headers = principal.headers if principal is not None else []
+        await connection.respond(request, 200, headers, b"")
+
+    def _login_location(self, request: Request, uri: bytes) -> bytes:
+        proto = request.header(b"x-forwarded-proto") or b"http"
+        host = request.header(b"x-forwarded-host") or request.header(b"host") or b""
+        back = (proto + b"://" + host + uri).decode("latin-1")
+        separator = "&" if "?" in self._login_url else "?"
+        return (self._login_url + separator + "rd=" + quote(back, safe="")).encode("latin-1")
+
+    # --- proxy and relay ---------------------------------------------------
+
+    async def _proxy(
+        self, request: Request, connection: HttpConnection, prefix: bytes, route: Route
+    ) -> None:
+        config = route.config
+        started = time.perf_counter()
+        principal = self._access.authorize(config, request.method, request.headers)
+        request.allow_body(config.max_body_bytes)
+        target = request.target
+        if config.strip_prefix:
+            target = target[len(prefix) :]
+            if not target.startswith(b"/"):
+                target = b"/" + target
+        base = route.pool.origin.base_path.encode()
+        client = self._client(request, connection)
+        exchange = Exchange(
+            path=base + target,
+            extra=principal.headers if principal is not None else [],
+            client_ip=client,
+            trusted_peer=bool(self._trusted) and self._trusted.trusts(connection.peer),
+            strip_credentials=True,
+            timeout=config.timeout_seconds,
+            websocket=request.upgrade and config.websocket,
+        )
+        try:
+            if exchange.websocket:
+                status = await self._websocket(request, connection, route, exchange, principal)
+            else:
+                if request.upgrade:
+                    connection.keep_alive = False  # the parser is past an upgrade it refused
+                status = await forward(request, connection, route.pool, exchange)
+        except UpstreamTimeout as error:
+            self._upstream_failed(route.name, "timeout", error)
+            raise GatewayTimeout() from None
+        except UpstreamError as error:
+            self._upstream_failed(route.name, "unavailable", error)
+            raise BadGateway() from None
+        finally:
+            self._metrics.proxy_latency.observe(time.perf_counter() - started, route.name)
+        self._metrics.proxy_requests.inc(route.name, f"{status // 100}xx")
+
+    async def _websocket(
+        self,
+        request: Request,
+        connection: HttpConnection,
+        route: Route,
+        exchange: Exchange,
+        principal: Principal | None,
+    ) -> int:
+        ended = trio.Event()
+        unsubscribe: Callable[[], None] = lambda: None  # noqa: E731
+        if principal is not None and principal.session is not None:
+            unsubscribe = self._sessions.subscribe(
+                principal.session.session_id, lambda event: ended.set()
+            )
+        try:
+            return await forward_websocket(request, connection, route.pool, exchange, ended)
+        finally:
+            unsubscribe()
+
+    def _upstream_failed(self, route: str, kind: str, error: Exception) -> None:
+        self._metrics.upstream_errors.inc(route, kind)
+        log.warning("upstream %s: %s", route, error)
+
+    async def _relay(self, request: Request, connection: HttpConnection) -> None:
+        """Everything that is not the data plane's goes to the control plane,
+        with the client's address in a header only it reads."""
+        request.allow_body(self._body_limit)
+        if request.upgrade:
+            connection.keep_alive = False
+        exchange = Exchange(
+            path=request.target,
+            extra=[(CLIENT_HEADER, self._client(request, connection).encode())],
+            client_ip=connection.peer,
+            trusted_peer=False,
+            strip_credentials=False,
+            timeout=3600.0,  # event streams stay open as long as their session
+        )
+        try:
+            await forward(request, connection, self._control, exchange, buffer_body=True)
+        except UpstreamError as error:
+            self._upstream_failed("control-plane", "unavailable", error)
+            raise BadGateway("The login service is unavailable") from None
+
+
+_DENY_ALL = AccessRule(prefix="/", session="none")
+
+
+def _wants_redirect(request: Request) -> bool:
+    """Browsers behind Traefik or Caddy (which pass ``X-Forwarded-Uri``)
+    are sent to the login page; API clients, and the nginx recipe (which
+    maps 401 to the redirect itself), get the 401."""
+    if request.header(b"x-forwarded-uri") is None:
+        return False
+    accept = request.header(b"accept") or b""
+    return b"text/html" in accept
+
+
+def _session_token(request: Request) -> str:
+    credential = find_credential(request.headers)
+    if credential is None or credential.api_key:
+        raise Unauthenticated()
+    return credential.token
+
+
+__all__ = ["CLIENT_HEADER", "BadGateway", "DataPlane", "GatewayTimeout", "NotFound"]

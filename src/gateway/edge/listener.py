@@ -1,0 +1,583 @@
+"""HTTP/1.1 connections of the data plane: bytes in, requests out.
+
+One Trio task per connection drives an ``httptools`` (llhttp) parser; the
+parser's callbacks fill one small ``Request`` per message and a queue holds
+pipelined ones, as uvicorn's httptools protocol does. Nothing here knows of
+sessions: a ``Handler`` takes each request and answers through the
+connection.
+
+The parser is llhttp in its strict mode, which refuses the request
+smuggling shapes (Content-Length with Transfer-Encoding, duplicate or signed
+Content-Length, bare LF, obs-fold, bad chunk sizes); every such refusal is a
+400 and a close. On top of it, every limit is a setting (``HttpConfig``):
+
+- header bytes and count (431), body bytes (413: the body is not read
+  further and the connection closes), request-target length (414);
+- a header-read deadline from a request's first byte (a slowloris holds its
+  connection no longer than that), a body deadline between chunks, an idle
+  keep-alive deadline between requests, a send deadline;
+- keep-alive and pipelining as the client asks, ``Connection: close`` and
+  HTTP/1.0 honoured.
+
+Bodies are pulled, not pushed: the socket is read only when a handler asks
+for more body or the next request, so a 1 GB upload moves through in
+bounded memory.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import formatdate
+
+import httptools
+import trio
+
+from gateway.errors import GatewayError
+from gateway.http.wire import error_response
+
+log = logging.getLogger("gateway.edge")
+
+RECEIVE_SIZE = 65_536
+DRAIN_LIMIT = 65_536  # body bytes read and dropped after an answer, to keep a connection
+STATUS_PHRASES = {
+    100: b"Continue",
+    101: b"Switching Protocols",
+    200: b"OK",
+    201: b"Created",
+    202: b"Accepted",
+    204: b"No Content",
+    301: b"Moved Permanently",
+    302: b"Found",
+    304: b"Not Modified",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    408: b"Request Timeout",
+    409: b"Conflict",
+    413: b"Content Too Large",
+    414: b"URI Too Long",
+    423: b"Locked",
+    429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+    504: b"Gateway Timeout",
+    505: b"HTTP Version Not Supported",
+}
+_STATUS_LINES = {code: b"HTTP/1.1 %d %s\r\n" % (code, phrase) for code, phrase in STATUS_PHRASES.items()}
+_ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    max_header_bytes: int = 16_384
+    max_headers: int = 100
+    max_body_bytes: int = 65_536  # unless the handler allows more for a request
+    header_timeout: float = 10.0
+    idle_timeout: float = 30.0
+    body_timeout: float = 30.0
+    send_timeout: float = 30.0
+
+
+class ProtocolError(GatewayError):
+    """The client broke HTTP/1.1 or a limit: answer, then close."""
+
+    code = "bad_request"
+    status = 400
+    default_message = "Malformed HTTP request"
+
+    def __init__(self, message: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status  # type: ignore[misc]
+
+
+class PayloadTooLarge(ProtocolError):
+    def __init__(self) -> None:
+        super().__init__("Request body too large", 413)
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else b"HTTP/1.1 %d Status\r\n" % status
+
+
+class _HttpDate:
+    """The Date header, formatted once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def header(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._value = b"date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
+        return self._value
+
+
+http_date = _HttpDate()
+
+
+class Request:
+    """One parsed request. ``headers`` names are lower-case bytes."""
+
+    __slots__ = (
+        "_chunks",
+        "_connection",
+        "body_limit",
+        "body_seen",
+        "chunked",
+        "complete",
+        "content_length",
+        "expect_continue",
+        "headers",
+        "keep_alive",
+        "method",
+        "target",
+        "upgrade",
+        "version",
+    )
+
+    def __init__(self, connection: HttpConnection) -> None:
+        self._connection = connection
+        self.method = ""
+        self.target = b""
+        self.version = "1.1"
+        self.headers: Headers = []
+        self.keep_alive = True
+        self.upgrade = False
+        self.complete = False
+        self.chunked = False
+        self.content_length: int | None = None
+        self.expect_continue = False
+        self._chunks: deque[bytes] = deque()
+        self.body_seen = 0
+        self.body_limit = connection.limits.max_body_bytes
+
+    @property
+    def path(self) -> bytes:
+        end = self.target.find(b"?")
+        return self.target if end < 0 else self.target[:end]
+
+    @property
+    def query(self) -> bytes:
+        end = self.target.find(b"?")
+        return b"" if end < 0 else self.target[end + 1 :]
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+    def allow_body(self, limit: int) -> None:
+        """Raise (or lower) this request's body limit before reading it; a
+        declared Content-Length over it is refused at once."""
+        self.body_limit = limit
+        if self.content_length is not None and self.content_length > limit:
+            raise PayloadTooLarge()
+
+    async def body_chunks(self) -> AsyncIterator[bytes]:
+        """The body, chunk by chunk, read from the socket as it is asked for."""
+        connection = self._connection
+        if self.expect_continue and not self.complete and not self._chunks:
+            self.expect_continue = False
+            await connection.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        while True:
+            if self.body_seen > self.body_limit:
+                raise PayloadTooLarge()
+            while self._chunks:
+                yield self._chunks.popleft()
+            if self.complete:
+                return
+            await connection.read_more(connection.limits.body_timeout)
+
+    async def read_body(self) -> bytes:
+        """The whole body, within ``body_limit`` (else ``PayloadTooLarge``)."""
+        parts = [chunk async for chunk in self.body_chunks()]
+        return b"".join(parts)
+
+
+
+Handler = Callable[[Request, "HttpConnection"], Awaitable[None]]
+
+
+class _Closed(Exception):
+    """The peer went away or a deadline passed: close without answering."""
+
+
+class HttpConnection:
+    """One client connection. ``serve()`` runs until it closes."""
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        peer: str,
+        limits: ConnectionLimits,
+        handler: Handler,
+        scheme: str = "http",
+    ) -> None:
+        self.stream = stream
+        self.peer = peer
+        self.scheme = scheme
+        self.limits = limits
+        self._handler = handler
+        self._parser = httptools.HttpRequestParser(self)
+        self._ready: deque[Request] = deque()
+        self._parsing: Request | None = None
+        self._head_bytes = 0
+        self._head_started = 0.0
+        self._error: ProtocolError | None = None
+        self._eof = False
+        self.upgraded_data: bytes | None = None  # bytes after an Upgrade request's head
+        self.keep_alive = True  # False once either side wants the connection closed
+        self.response_started = False
+        self._chunked_response = False
+
+    # --- parser callbacks ------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._parsing = Request(self)
+        self._head_bytes = 0
+        self._head_started = trio.current_time()
+
+    def on_url(self, url: bytes) -> None:
+        request = self._parsing
+        assert request is not None
+        request.target += url
+        self._head_bytes += len(url)
+        if len(request.target) > self.limits.max_header_bytes:
+            self._fail(ProtocolError("Request target too long", 414))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        request = self._parsing
+        assert request is not None
+        self._head_bytes += len(name) + len(value) + 4
+        headers = request.headers
+        if self._head_bytes > self.limits.max_header_bytes or len(headers) >= self.limits.max_headers:
+            self._fail(ProtocolError("Request header fields too large", 431))
+        headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        request = self._parsing
+        assert request is not None
+        parser = self._parser
+        request.method = parser.get_method().decode("ascii")
+        request.version = version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            self._fail(ProtocolError("HTTP version not supported", 505))
+        request.keep_alive = parser.should_keep_alive()
+        request.upgrade = parser.should_upgrade()
+        for name, value in request.headers:
+            if name == b"content-length":
+                request.content_length = int(value)
+            elif name == b"transfer-encoding":
+                request.chunked = True
+            elif name == b"expect" and value.lower() == b"100-continue":
+                request.expect_continue = True
+        if not request.has_body:
+            request.complete = True
+        self._ready.append(request)
+
+    def on_body(self, body: bytes) -> None:
+        request = self._parsing
+        assert request is not None
+        # The limit is checked where the body is consumed: the handler may
+        # raise it first (a streaming route), and at most one receive is
+        # buffered before it does.
+        request.body_seen += len(body)
+        request._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        request = self._parsing
+        assert request is not None
+        request.complete = True
+        self._parsing = None
+
+    def _fail(self, error: ProtocolError) -> None:
+        self._error = error
+        raise error  # stops llhttp; feed() reports it
+
+    # --- reading ---------------------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            offset = int(upgrade.args[0])
+            self.upgraded_data = data[offset:]
+        except httptools.HttpParserError as error:
+            if self._error is not None:
+                raise self._error from None
+            raise ProtocolError(f"Malformed HTTP request: {error}") from None
+
+    async def read_more(self, timeout: float) -> None:
+        """Receive once and feed the parser; EOF in mid-message is a close."""
+        if self._eof or self.upgraded_data is not None:
+            raise _Closed()
+        with trio.move_on_after(timeout) as scope:
+            data = await self.stream.receive_some(RECEIVE_SIZE)
+        if scope.cancelled_caught:
+            raise _Closed()
+        if not data:
+            self._eof = True
+            raise _Closed()
+        self._feed(data)
+
+    async def _next_request(self) -> Request | None:
+        ready = self._ready
+        if ready:
+            return ready.popleft()
+        deadline = trio.current_time() + self.limits.idle_timeout
+        while not ready:
+            if self._parsing is not None:
+                # A request has begun: its head must be in within
+                # header_timeout of its first byte, however slowly it
+                # trickles (slowloris).
+                deadline = self._head_started + self.limits.header_timeout
+            if self._eof or self.upgraded_data is not None:
+                return None
+            with trio.move_on_at(deadline) as scope:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            if scope.cancelled_caught:
+                if self._parsing is not None:
+                    raise ProtocolError("Request header timeout", 408)
+                return None
+            if not data:
+                self._eof = True
+                return None
+            self._feed(data)
+        return ready.popleft()
+
+    # --- writing ---------------------------------------------------------------
+
+    async def send(self, data: bytes) -> None:
+        with trio.move_on_after(self.limits.send_timeout) as scope:
+            await self.stream.send_all(data)
+        if scope.cancelled_caught:
+            raise _Closed()
+
+    def _framing(
+        self, request: Request, headers: Headers, length: int | None, bodiless: bool = False
+    ) -> bytes:
+        """Head lines after the status line: the handler's headers, then
+        Date, framing and Connection. ``bodiless``: an answer to HEAD, a 204
+        or a 304, whose ``length`` (if any) describes a body not sent."""
+        keep_alive = self.keep_alive and request.keep_alive
+        parts = [b"%s: %s\r\n" % pair for pair in headers]
+        parts.append(http_date.header())
+        if bodiless:
+            if length is not None:
+                parts.append(b"content-length: %d\r\n" % length)
+            self._chunked_response = False
+        elif length is not None:
+            parts.append(b"content-length: %d\r\n" % length)
+            self._chunked_response = False
+        elif request.version == "1.1":
+            parts.append(b"transfer-encoding: chunked\r\n")
+            self._chunked_response = True
+        else:  # HTTP/1.0 without a length: the close ends the body
+            keep_alive = False
+            self._chunked_response = False
+        if not keep_alive:
+            parts.append(b"connection: close\r\n")
+            self.keep_alive = False
+        elif request.version == "1.0":
+            parts.append(b"connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+    async def respond(self, request: Request, status: int, headers: Headers, body: bytes) -> None:
+        """A whole answer (``headers`` without framing headers)."""
+        self.response_started = True
+        head = status_line(status) + self._framing(request, headers, len(body))
+        await self.send(head + body if request.method != "HEAD" else head)
+
+    async def start_response(
+        self,
+        request: Request,
+        status: int,
+        headers: Headers,
+        length: int | None,
+        *,
+        bodiless: bool = False,
+    ) -> None:
+        """A streamed answer: then ``send_body`` and ``end_response``."""
+        self.response_started = True
+        head = status_line(status) + self._framing(request, headers, length, bodiless)
+        await self.send(head)
+
+    async def send_body(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        if self._chunked_response:
+            await self.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        else:
+            await self.send(chunk)
+
+    async def end_response(self) -> None:
+        if self._chunked_response:
+            await self.send(b"0\r\n\r\n")
+
+    async def respond_error(self, request: Request | None, error: GatewayError) -> None:
+        status, headers, payload = error_response(error)
+        headers = [(k, v) for k, v in headers if k != b"content-length"]
+        if request is None:
+            request = Request(self)
+        await self.respond(request, status, headers, payload)
+
+    # --- the connection's life -------------------------------------------------
+
+    async def serve(self) -> None:
+        try:
+            await self._serve()
+        except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await self.stream.aclose()
+
+    async def _serve(self) -> None:
+        while self.keep_alive:
+            try:
+                request = await self._next_request()
+            except ProtocolError as error:
+                await self._refuse(error)
+                return
+            if request is None:
+                return
+            self.response_started = False
+            try:
+                await self._handler(request, self)
+                if not request.complete:
+                    await self._finish_body(request)
+            except ProtocolError as error:
+                if not self.response_started:
+                    await self._refuse(error, request)
+                return
+            if self.upgraded_data is not None:
+                return  # the handler owned the upgraded stream (or refused it)
+
+    async def _finish_body(self, request: Request) -> None:
+        """Read what the handler left of a body, so the next request on the
+        connection can be parsed; a large remainder is not worth it: close."""
+        if not self.keep_alive:
+            raise _Closed()
+        request.body_limit = min(request.body_limit, request.body_seen + DRAIN_LIMIT)
+        try:
+            async for _ in request.body_chunks():
+                pass
+        except PayloadTooLarge:
+            self.keep_alive = False
+            raise _Closed() from None
+
+    async def _refuse(self, error: ProtocolError, request: Request | None = None) -> None:
+        self.keep_alive = False
+        if request is None:
+            request = Request(self)
+            request.version = "1.1"
+        await self.respond_error(request, error)
+
+
+@dataclass
+class ListenerStats:
+    open_connections: int = 0
+    accepted: int = 0
+    refused_over_cap: int = 0
+
+
+async def serve_connections(
+    listeners: list[trio.SocketListener],
+    handler: Handler,
+    limits: ConnectionLimits,
+    *,
+    max_connections: int,
+    stats: ListenerStats,
+    ssl_wrap: Callable[[trio.SocketStream], Awaitable[trio.abc.Stream | None]] | None = None,
+) -> None:
+    """Accept on every listener, one task per connection, at most
+    ``max_connections`` open: past the cap the next ``accept`` waits, so
+    new clients queue in the kernel's listen backlog."""
+    slots = trio.CapacityLimiter(max_connections)
+    async with trio.open_nursery() as nursery:
+        for listener in listeners:
+            nursery.start_soon(_accept_loop, listener, handler, limits, slots, stats, ssl_wrap)
+
+
+async def _accept_loop(
+    listener: trio.SocketListener,
+    handler: Handler,
+    limits: ConnectionLimits,
+    slots: trio.CapacityLimiter,
+    stats: ListenerStats,
+    ssl_wrap: Callable[[trio.SocketStream], Awaitable[trio.abc.Stream | None]] | None,
+) -> None:
+    async with listener, trio.open_nursery() as nursery:
+        while True:
+            token = object()
+            await slots.acquire_on_behalf_of(token)
+            try:
+                stream = await listener.accept()
+            except OSError as error:
+                slots.release_on_behalf_of(token)
+                if error.errno in _ACCEPT_RETRY_ERRNOS:
+                    log.error("accept: %s; pausing 100 ms", errno.errorcode[error.errno])
+                    await trio.sleep(0.1)
+                    continue
+                raise
+            except BaseException:
+                slots.release_on_behalf_of(token)
+                raise
+            stats.accepted += 1
+            nursery.start_soon(_connection, stream, handler, limits, slots, token, stats, ssl_wrap)
+
+
+async def _connection(
+    stream: trio.SocketStream,
+    handler: Handler,
+    limits: ConnectionLimits,
+    slots: trio.CapacityLimiter,
+    token: object,
+    stats: ListenerStats,
+    ssl_wrap: Callable[[trio.SocketStream], Awaitable[trio.abc.Stream | None]] | None,
+) -> None:
+    stats.open_connections += 1
+    try:
+        try:
+            peer = stream.socket.getpeername()
+            address = peer[0] if isinstance(peer, tuple) else "unix"
+        except OSError:
+            await stream.aclose()
+            return
+        served: trio.abc.Stream | None = stream
+        scheme = "http"
+        if ssl_wrap is not None:
+            served = await ssl_wrap(stream)
+            scheme = "https"
+            if served is None:
+                return
+        connection = HttpConnection(served, address, limits, handler, scheme)
+        try:
+            await connection.serve()
+        except Exception:
+            # A handler bug must not take the listener down with it; the
+            # client already got an answer or a close.
+            log.exception("data plane connection failed")
+    finally:
+        stats.open_connections -= 1
+        slots.release_on_behalf_of(token)

@@ -1,0 +1,246 @@
+"""Upstream HTTP/1.1 connections and their keep-alive pool.
+
+An ``UpstreamPool`` holds the idle connections to one origin (TCP host and
+port, or a Unix socket: the control plane is one), hands one out per
+exchange and takes it back when the response ended cleanly and the origin
+keeps it alive. Responses are parsed by ``httptools`` and their bodies
+pulled chunk by chunk, so nothing is buffered whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httptools
+import trio
+
+RECEIVE_SIZE = 65_536
+MAX_RESPONSE_HEAD = 65_536
+
+
+class UpstreamError(Exception):
+    """The origin could not be reached or broke the exchange (502)."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """The origin did not answer in time (504)."""
+
+
+class StaleConnection(UpstreamError):
+    """A reused idle connection turned out closed before any answer byte:
+    the request may be sent again on a new one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an upstream is: ``http://host:port[/base]`` or ``unix:/path``."""
+
+    host: str
+    port: int
+    unix_path: str | None
+    base_path: str
+    host_header: bytes
+
+    @classmethod
+    def parse(cls, url: str) -> Origin:
+        if url.startswith("unix:"):
+            return cls("localhost", 0, url[5:], "", b"localhost")
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"upstream {url!r}: only http://host[:port][/path] or unix:/path")
+        port = parts.port or 80
+        host_header = parts.netloc.rsplit("@", 1)[-1].encode("idna")
+        return cls(parts.hostname, port, None, parts.path.rstrip("/"), host_header)
+
+    def __str__(self) -> str:
+        return f"unix:{self.unix_path}" if self.unix_path else f"{self.host}:{self.port}"
+
+
+class UpstreamConnection:
+    """One connection to an origin, parsing one response at a time."""
+
+    def __init__(self, stream: trio.abc.Stream, pool: UpstreamPool) -> None:
+        self.stream = stream
+        self.pool = pool
+        self.reused = False
+        self.idle_since = 0.0
+        self._parser = httptools.HttpResponseParser(self)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_done = False
+        self.complete = False
+        self.upgraded_data: bytes | None = None
+        self.received_any = False
+        self._head_size = 0
+        self._chunks: deque[bytes] = deque()
+
+    # parser callbacks
+    def on_message_begin(self) -> None:
+        self.headers = []
+        self.complete = False
+        self._head_size = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value)
+        if self._head_size > MAX_RESPONSE_HEAD:
+            raise UpstreamError("response head too large")
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        # Interim answers (100 Continue, 103 Early Hints) are dropped: the
+        # client sees the final one.
+        if status >= 200 or status == 101:
+            self.status = status
+            self.head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+    def header_value(self, name: bytes) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def keep_alive(self) -> bool:
+        return self._parser.should_keep_alive()
+
+    async def send(self, data: bytes, timeout: float) -> None:
+        with trio.move_on_after(timeout) as scope:
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+                if self.reused and not self.received_any:
+                    raise StaleConnection(str(error)) from None
+                raise UpstreamError(f"send to {self.pool.origin} failed") from None
+        if scope.cancelled_caught:
+            raise UpstreamTimeout(f"send to {self.pool.origin} timed out")
+
+    async def _receive(self, timeout: float) -> None:
+        with trio.move_on_after(timeout) as scope:
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+        if scope.cancelled_caught:
+            raise UpstreamTimeout(f"{self.pool.origin} did not answer in time")
+        if not data:
+            if self.reused and not self.received_any:
+                raise StaleConnection("closed before answering")
+            if self.head_done and not self.complete:
+                # A body delimited by the close ends here.
+                with contextlib.suppress(httptools.HttpParserError):
+                    self._parser.feed_data(b"")
+                self.complete = True
+                return
+            raise UpstreamError(f"{self.pool.origin} closed the connection mid-answer")
+        self.received_any = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self.upgraded_data = data[int(upgrade.args[0]) :]
+        except httptools.HttpParserError as error:
+            raise UpstreamError(f"malformed answer from {self.pool.origin}: {error}") from None
+
+    async def read_head(self, timeout: float, head_request: bool = False) -> None:
+        """Receive until the response head is in."""
+        while not self.head_done:
+            await self._receive(timeout)
+        if head_request or self.status in (204, 304):
+            self.complete = True
+
+    async def body_chunks(self, timeout: float) -> AsyncIterator[bytes]:
+        while True:
+            while self._chunks:
+                yield self._chunks.popleft()
+            if self.complete:
+                return
+            await self._receive(timeout)
+
+    def take_buffered(self) -> bytes:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        return data
+
+
+class UpstreamPool:
+    """Idle keep-alive connections to one origin, newest first."""
+
+    def __init__(
+        self,
+        origin: Origin,
+        *,
+        max_idle: int = 64,
+        idle_timeout: float = 20.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self.origin = origin
+        self.max_idle = max_idle
+        self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+        self._idle: deque[UpstreamConnection] = deque()
+        self.connects = 0
+
+    async def acquire(self, *, fresh: bool = False) -> UpstreamConnection:
+        now = trio.current_time()
+        while self._idle and not fresh:
+            connection = self._idle.pop()
+            if now - connection.idle_since < self.idle_timeout:
+                connection.reused = True
+                connection._reset()
+                return connection
+            await _close(connection.stream)
+        return await self._connect()
+
+    async def _connect(self) -> UpstreamConnection:
+        origin = self.origin
+        with trio.move_on_after(self.connect_timeout) as scope:
+            try:
+                if origin.unix_path is not None:
+                    stream: trio.abc.Stream = await trio.open_unix_socket(origin.unix_path)
+                else:
+                    stream = await trio.open_tcp_stream(origin.host, origin.port)
+            except OSError as error:
+                raise UpstreamError(f"cannot connect to {origin}: {error.strerror}") from None
+        if scope.cancelled_caught:
+            raise UpstreamTimeout(f"connecting to {origin} timed out")
+        self.connects += 1
+        return UpstreamConnection(stream, self)
+
+    async def release(self, connection: UpstreamConnection) -> None:
+        """Keep the connection for the next exchange if its answer ended
+        cleanly and the origin keeps it alive; close it otherwise."""
+        if (
+            connection.complete
+            and connection.upgraded_data is None
+            and connection.keep_alive
+            and len(self._idle) < self.max_idle
+        ):
+            connection.idle_since = trio.current_time()
+            self._idle.append(connection)
+        else:
+            await _close(connection.stream)
+
+    async def discard(self, connection: UpstreamConnection) -> None:
+        await _close(connection.stream)
+
+    async def aclose(self) -> None:
+        while self._idle:
+            await _close(self._idle.pop().stream)
+
+
+async def _close(stream: trio.abc.Stream) -> None:
+    with trio.CancelScope(shield=True), trio.move_on_after(1):
+        await stream.aclose()
