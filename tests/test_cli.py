@@ -150,7 +150,10 @@ def test_demo_serves_a_ready_user(tmp_path):
         selector = selectors.DefaultSelector()
         selector.register(demo.stdout, selectors.EVENT_READ)
         assert selector.select(timeout=60), "demo did not start"
-        ready = json.loads(demo.stdout.readline())
+        # Audit lines (the demo user's creation) may come before the announcement.
+        ready = {}
+        while ready.get("event") != "listening":
+            ready = json.loads(demo.stdout.readline())
         errors.seek(0)
         shown = errors.read()
         secret = re.search(r"TOTP secret: ([A-Z2-7]+)", shown).group(1)

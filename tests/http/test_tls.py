@@ -44,16 +44,35 @@ def self_signed(directory):
     return cert_path, key_path
 
 
-def test_https_and_http2(own_gateway, tmp_path):
+def test_https_on_the_data_plane_and_http2_on_h2_bind(own_gateway, tmp_path):
     cert, key = self_signed(tmp_path)
+    h2_port = free_port()
     own_gateway.config_path.write_text(
-        TEST_CONFIG + f'\n[http]\ncertfile = "{cert}"\nkeyfile = "{key}"\n'
+        TEST_CONFIG
+        + f'\n[http]\ncertfile = "{cert}"\nkeyfile = "{key}"\nh2_bind = "127.0.0.1:{h2_port}"\n'
     )
     own_gateway.start()
     assert own_gateway.public_url.startswith("https://")
     context = ssl.create_default_context(cafile=str(cert))
+    # The public address (data plane) speaks HTTP/1.1 over TLS, for the
+    # hot paths and, relayed, for the whole client API.
     with httpx.Client(base_url=own_gateway.public_url, verify=context, http2=True) as client:
+        answer = client.get("/healthz")
+        assert answer.status_code == 200
+        assert answer.http_version == "HTTP/1.1"
+        assert client.get("/v1/session").json()["error"] == "unauthenticated"
+        assert client.post("/v1/login", json={"username": "x", "password": "y"}).status_code == 401
+    # HTTP/2 stays available on the Hypercorn listener.
+    with httpx.Client(base_url=f"https://127.0.0.1:{h2_port}", verify=context, http2=True) as client:
         answer = client.get("/healthz")
         assert answer.status_code == 200
         assert answer.http_version == "HTTP/2"
         assert client.get("/v1/session").json()["error"] == "unauthenticated"
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
