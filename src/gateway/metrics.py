@@ -127,7 +127,8 @@ class Metrics:
             "gateway_forward_auth_total", "Forward-auth decisions.", ("decision",)
         )
         self.proxy_requests = Counter(
-            "gateway_proxy_requests_total", "Proxied requests by route and status class.",
+            "gateway_proxy_requests_total",
+            "Proxied requests by route and status class.",
             ("route", "status"),
         )
         self.proxy_latency = Histogram(
@@ -136,7 +137,8 @@ class Metrics:
             ("route",),
         )
         self.upstream_errors = Counter(
-            "gateway_upstream_errors_total", "Upstream failures by route and kind.",
+            "gateway_upstream_errors_total",
+            "Upstream failures by route and kind.",
             ("route", "kind"),
         )
         self.security_events = Counter(
@@ -155,7 +157,7 @@ class Metrics:
 
     def render(self) -> bytes:
         lines: list[str] = []
-        for metric in (
+        metrics: list[Counter | Histogram | Gauge] = [
             self.logins,
             self.lockouts,
             self.rate_limited,
@@ -165,7 +167,8 @@ class Metrics:
             self.upstream_errors,
             self.security_events,
             *self._gauges,
-        ):
+        ]
+        for metric in metrics:
             lines.extend(metric.render())
         return ("\n".join(lines) + "\n").encode()
 

@@ -170,7 +170,9 @@ class Runtime:
             "gateway_active_sessions", "Active sessions by kind.", ("kind",), active_sessions
         )
         metrics.gauge(
-            "gateway_api_keys", "API keys that are not revoked.", (),
+            "gateway_api_keys",
+            "API keys that are not revoked.",
+            (),
             lambda: {(): float(len(self.core.api_keys))},
         )
 

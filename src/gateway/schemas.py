@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from gateway.auth.sessions import Session, SessionRegistry
+from gateway.store.base import ApiKeyRecord, ApiKeyScope
 
 Platform = Literal["portal", "tws", "desktop", "mobile", "api"]
 # Lengths bound what a client can make the gateway hold or hash. A username
@@ -120,6 +121,53 @@ class ErrorBody(_Body, kw_only=True):
     login_id: str | None = None
 
 
+# --- API keys ----------------------------------------------------------------
+
+ScopeName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class ApiKeyScopeBody(_Body, kw_only=True):
+    """A route scope (a route's ``api_key_scope``) and the methods allowed
+    on it; no methods listed: every method."""
+
+    route: ScopeName
+    methods: Annotated[list[HttpMethod], msgspec.Meta(max_length=7)] = []
+
+
+class CreateApiKeyRequest(_Body, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    scopes: Annotated[list[ApiKeyScopeBody], msgspec.Meta(min_length=1, max_length=32)]
+    rate: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] | None = None
+    burst: Annotated[float, msgspec.Meta(ge=1, le=10_000_000)] | None = None
+
+
+class ApiKeyInfo(_Body, kw_only=True):
+    key_id: str
+    user: str
+    name: str
+    scopes: list[ApiKeyScopeBody]
+    rate: float
+    burst: float
+    created_at: float
+    created_by: str
+
+
+class ApiKeyCreated(ApiKeyInfo, kw_only=True):
+    """``key`` is shown here once; only its hash is kept."""
+
+    key: str
+
+
+class ApiKeyList(_Body, kw_only=True):
+    keys: list[ApiKeyInfo]
+
+
+class ApiKeyRevoked(_Body, kw_only=True):
+    key_id: str
+    revoked: bool
+
+
 # --- admin side --------------------------------------------------------------
 
 
@@ -183,6 +231,7 @@ class Health(_Body, kw_only=True, tag_field="status", tag="ok"):
 
 REQUEST_TYPES: tuple[type[msgspec.Struct], ...] = (
     LoginRequest,
+    CreateApiKeyRequest,
     ChallengeRequest,
     VerifyRequest,
     ConfirmRequest,
@@ -192,6 +241,9 @@ REQUEST_TYPES: tuple[type[msgspec.Struct], ...] = (
 )
 RESPONSE_TYPES: tuple[type[msgspec.Struct], ...] = (
     LoginOk,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyRevoked,
     SecondFactorRequired,
     ChallengeResponse,
     LoginAbandoned,
@@ -221,3 +273,26 @@ def session_info(sessions: SessionRegistry, session: Session) -> SessionInfo:
         expires_at=sessions.expires_at(session),
         idle_expires_at=sessions.idle_expires_at(session),
     )
+
+
+def api_key_info(record: ApiKeyRecord, key: str | None = None) -> ApiKeyInfo:
+    fields = {
+        "key_id": record.key_id,
+        "user": record.username,
+        "name": record.name,
+        "scopes": [
+            ApiKeyScopeBody(route=s.route, methods=list(s.methods))  # type: ignore[arg-type]
+            for s in record.scopes
+        ],
+        "rate": record.rate,
+        "burst": record.burst,
+        "created_at": record.created_at,
+        "created_by": record.created_by,
+    }
+    if key is not None:
+        return ApiKeyCreated(key=key, **fields)  # type: ignore[arg-type]
+    return ApiKeyInfo(**fields)  # type: ignore[arg-type]
+
+
+def api_key_scopes(body: CreateApiKeyRequest) -> list[ApiKeyScope]:
+    return [ApiKeyScope(s.route, tuple(s.methods)) for s in body.scopes]

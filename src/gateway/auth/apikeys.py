@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import _fastcore
+from gateway.auth.events import EventBus
 from gateway.clock import Clock
 from gateway.config import ApiKeyConfig
 from gateway.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthenticated
@@ -30,6 +31,7 @@ TOKEN_PREFIX = "gk_"
 _SCOPE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_SCOPES = 32
+USE_EVENT_INTERVAL = 60.0
 
 
 def token_hash(token: str) -> str:
@@ -70,7 +72,11 @@ class ApiKeyRegistry:
         clock: Clock,
         config: ApiKeyConfig | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        events: EventBus | None = None,
     ) -> None:
+        self._events = events if events is not None else EventBus()
+        # key id -> (when its use was last recorded, uses since)
+        self._uses: dict[str, tuple[float, int]] = {}
         self._store = store
         self._clock = clock
         self._config = config if config is not None else ApiKeyConfig()
@@ -129,6 +135,7 @@ class ApiKeyRegistry:
         # store write is under way.
         del self._by_id[key_id]
         self._by_hash.pop(record.token_hash, None)
+        self._uses.pop(key_id, None)
         await self._store.remove_api_key(key_id)
         return record
 
@@ -161,7 +168,22 @@ class ApiKeyRegistry:
         now = self._monotonic()
         if not buckets.take(record.key_id, now):
             raise RateLimited(buckets.retry_after(record.key_id, now))
+        self._record_use(record, now)
         return record
+
+    def _record_use(self, record: ApiKeyRecord, now: float) -> None:
+        """An ``api_key_used`` event at a key's first use and then at most
+        once a minute with the count since the last one: the audit log says
+        which key was used when, without a line per request."""
+        last, count = self._uses.get(record.key_id, (-USE_EVENT_INTERVAL, 0))
+        count += 1
+        if now - last >= USE_EVENT_INTERVAL:
+            self._events.emit(
+                "api_key_used", self._clock.now(), record.username, key_id=record.key_id, uses=count
+            )
+            self._uses[record.key_id] = (now, 0)
+        else:
+            self._uses[record.key_id] = (last, count)
 
     @staticmethod
     def allows(record: ApiKeyRecord, scope: str | None, method: str) -> bool:

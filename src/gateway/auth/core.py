@@ -40,7 +40,7 @@ class LoginCore:
         cls, config: Config, *, store: Store, clock: Clock, hasher: AsyncPasswordHasher
     ) -> LoginCore:
         events = EventBus()
-        api_keys = ApiKeyRegistry(store, clock, config.api_keys)
+        api_keys = ApiKeyRegistry(store, clock, config.api_keys, events=events)
         factors = default_factors(config.totp)
         sessions = SessionRegistry(clock, config.sessions)
         guard = LockoutGuard(LockoutPolicy.from_config(config.lockout), store, clock)

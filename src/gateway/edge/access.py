@@ -175,9 +175,7 @@ class PrefixTable(Generic[T]):
     def match(self, path: bytes) -> tuple[bytes, T] | None:
         for prefix, value in self._entries:
             if path.startswith(prefix) and (
-                len(path) == len(prefix)
-                or prefix.endswith(b"/")
-                or path[len(prefix)] in b"/?"
+                len(path) == len(prefix) or prefix.endswith(b"/") or path[len(prefix)] in b"/?"
             ):
                 return prefix, value
         return None

@@ -125,8 +125,10 @@ class DataPlane:
             own = self._own.get(path)
             if own is not None:
                 allowed, handler = own
-                if allowed != "*" and request.method != allowed and not (
-                    allowed == "GET" and request.method == "HEAD"
+                if (
+                    allowed != "*"
+                    and request.method != allowed
+                    and not (allowed == "GET" and request.method == "HEAD")
                 ):
                     raise MethodNotAllowed(allowed if allowed != "GET" else "GET, HEAD")
                 request.allow_body(self._body_limit)
@@ -181,10 +183,14 @@ class DataPlane:
         ``X-Original-Method/-URI`` (the nginx recipe)."""
         uri = request.header(b"x-forwarded-uri") or request.header(b"x-original-uri") or b"/"
         method = (
-            request.header(b"x-forwarded-method")
-            or request.header(b"x-original-method")
-            or request.method.encode()
-        ).decode("latin-1").upper()
+            (
+                request.header(b"x-forwarded-method")
+                or request.header(b"x-original-method")
+                or request.method.encode()
+            )
+            .decode("latin-1")
+            .upper()
+        )
         end = uri.find(b"?")
         matched = self.rules.match(uri if end < 0 else uri[:end])
         rule = matched[1] if matched is not None else _DENY_ALL

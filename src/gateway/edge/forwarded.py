@@ -51,13 +51,14 @@ class TrustedProxies:
             elif name == b"forwarded":
                 forwarded.extend(_forwarded_for(value.decode("latin-1")))
         chain = forwarded or hops  # RFC 7239 wins when both are sent
-        for address in reversed(chain):
-            address = _bare(address)
+        for entry in reversed(chain):
+            address = _bare(entry)
             if address is None:
                 return peer  # garbage in the chain: believe only the peer
             if not self.trusts(address):
                 return address
-        return chain and _bare(chain[0]) or peer
+        first = _bare(chain[0]) if chain else None
+        return first or peer
 
 
 def _forwarded_for(value: str) -> list[str]:

@@ -72,7 +72,9 @@ STATUS_PHRASES = {
     504: b"Gateway Timeout",
     505: b"HTTP Version Not Supported",
 }
-_STATUS_LINES = {code: b"HTTP/1.1 %d %s\r\n" % (code, phrase) for code, phrase in STATUS_PHRASES.items()}
+_STATUS_LINES = {
+    code: b"HTTP/1.1 %d %s\r\n" % (code, phrase) for code, phrase in STATUS_PHRASES.items()
+}
 _ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 
 Headers = list[tuple[bytes, bytes]]
@@ -213,7 +215,6 @@ class Request:
         return b"".join(parts)
 
 
-
 Handler = Callable[[Request, "HttpConnection"], Awaitable[None]]
 
 
@@ -269,7 +270,10 @@ class HttpConnection:
         assert request is not None
         self._head_bytes += len(name) + len(value) + 4
         headers = request.headers
-        if self._head_bytes > self.limits.max_header_bytes or len(headers) >= self.limits.max_headers:
+        if (
+            self._head_bytes > self.limits.max_header_bytes
+            or len(headers) >= self.limits.max_headers
+        ):
             self._fail(ProtocolError("Request header fields too large", 431))
         headers.append((name.lower(), value))
 
@@ -331,7 +335,7 @@ class HttpConnection:
         if self._eof or self.upgraded_data is not None:
             raise _Closed()
         with trio.move_on_after(timeout) as scope:
-            data = await self.stream.receive_some(RECEIVE_SIZE)
+            data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
         if scope.cancelled_caught:
             raise _Closed()
         if not data:
@@ -353,7 +357,7 @@ class HttpConnection:
             if self._eof or self.upgraded_data is not None:
                 return None
             with trio.move_on_at(deadline) as scope:
-                data = await self.stream.receive_some(RECEIVE_SIZE)
+                data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
             if scope.cancelled_caught:
                 if self._parsing is not None:
                     raise ProtocolError("Request header timeout", 408)
@@ -564,13 +568,13 @@ async def _connection(
         except OSError:
             await stream.aclose()
             return
-        served: trio.abc.Stream | None = stream
+        served: trio.abc.Stream = stream
         scheme = "http"
         if ssl_wrap is not None:
-            served = await ssl_wrap(stream)
-            scheme = "https"
-            if served is None:
+            wrapped = await ssl_wrap(stream)
+            if wrapped is None:
                 return
+            served, scheme = wrapped, "https"
         connection = HttpConnection(served, address, limits, handler, scheme)
         try:
             await connection.serve()

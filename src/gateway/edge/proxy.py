@@ -78,17 +78,20 @@ def _named_in_connection(headers: Headers) -> frozenset[bytes]:
 
 def _without_session_cookie(value: bytes) -> bytes:
     kept = [
-        part
-        for part in value.split(b";")
-        if not part.strip().startswith(SESSION_COOKIE + b"=")
+        part for part in value.split(b";") if not part.strip().startswith(SESSION_COOKIE + b"=")
     ]
     return b";".join(kept).strip()
 
 
-def request_head(request: Request, pool: UpstreamPool, exchange: Exchange, body: bytes | None) -> bytes:
+def request_head(
+    request: Request, pool: UpstreamPool, exchange: Exchange, body: bytes | None
+) -> bytes:
     """The request line and headers sent upstream."""
     named = _named_in_connection(request.headers)
-    lines = [b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (request.method.encode(), exchange.path, pool.origin.host_header)]
+    lines = [
+        b"%s %s HTTP/1.1\r\nhost: %s\r\n"
+        % (request.method.encode(), exchange.path, pool.origin.host_header)
+    ]
     client_host = b""
     forwarded_for = b""
     forwarded_proto = b""
@@ -129,7 +132,9 @@ def request_head(request: Request, pool: UpstreamPool, exchange: Exchange, body:
         lines.append(b"x-forwarded-host: %s\r\n" % (forwarded_host or client_host))
     lines.extend(b"%s: %s\r\n" % pair for pair in exchange.extra)
     if exchange.websocket:
-        lines.append(b"connection: upgrade\r\nupgrade: %s\r\n" % (request.header(b"upgrade") or b"websocket"))
+        lines.append(
+            b"connection: upgrade\r\nupgrade: %s\r\n" % (request.header(b"upgrade") or b"websocket")
+        )
     elif body is not None:
         lines.append(b"content-length: %d\r\n" % len(body))
     elif request.chunked:
@@ -261,7 +266,9 @@ async def forward_websocket(
             await connection.end_response()
             return upstream.status
         upgrade = upstream.header_value(b"upgrade") or b"websocket"
-        head_out = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: %s\r\n" % upgrade
+        head_out = (
+            b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: %s\r\n" % upgrade
+        )
         head_out += b"".join(b"%s: %s\r\n" % pair for pair in headers) + b"\r\n"
         connection.response_started = True
         connection.keep_alive = False

@@ -131,7 +131,7 @@ class UpstreamConnection:
     async def _receive(self, timeout: float) -> None:
         with trio.move_on_after(timeout) as scope:
             try:
-                data = await self.stream.receive_some(RECEIVE_SIZE)
+                data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
         if scope.cancelled_caught:

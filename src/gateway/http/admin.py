@@ -11,6 +11,7 @@ from gateway.schemas import session_info
 from gateway.http.common import body, create_app, json, path_param
 from gateway.http.hotpath import ASGIApp
 from gateway.http.openapi import ADMIN, openapi_document
+from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.runtime import Runtime
 
 
@@ -39,6 +40,8 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
 
     @app.before_request
     async def authorize() -> None:
+        if request.path == "/metrics":
+            return  # scraped without the support token (the admin listener is private)
         given = request.headers.get("Authorization")
         if given is None:
             raise Unauthenticated("The admin API needs Authorization: Bearer <admin token>")
@@ -102,6 +105,34 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
         if runtime.test_clock is None:
             raise NotFound()
         return json(schemas.ClockState(now=runtime.clock.now()))
+
+    @app.post("/admin/v1/users/<username>/api-keys")
+    async def create_api_key(username: str) -> Response:
+        form = await body(schemas.CreateApiKeyRequest)
+        new = await support.create_api_key(
+            path_param(username),
+            form.name,
+            schemas.api_key_scopes(form),
+            by="support",
+            rate=form.rate,
+            burst=form.burst,
+        )
+        return json(schemas.api_key_info(new.record, new.token), status=201)
+
+    @app.get("/admin/v1/users/<username>/api-keys")
+    async def list_api_keys(username: str) -> Response:
+        user = await support.user(path_param(username))
+        keys = runtime.core.api_keys.of_user(user.username)
+        return json(schemas.ApiKeyList(keys=[schemas.api_key_info(k) for k in keys]))
+
+    @app.delete("/admin/v1/api-keys/<key_id>")
+    async def revoke_api_key(key_id: str) -> Response:
+        await support.revoke_api_key(path_param(key_id), username=None, by="support")
+        return json(schemas.ApiKeyRevoked(key_id=key_id, revoked=True))
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(runtime.metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
     @app.get("/admin/v1/openapi.json")
     async def openapi_json() -> Response:

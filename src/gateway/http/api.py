@@ -112,6 +112,34 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         response.timeout = None
         return response
 
+    @app.post("/v1/api-keys")
+    async def create_api_key() -> Response:
+        session = sessions.authenticate(_token())
+        form = await body(schemas.CreateApiKeyRequest)
+        new = await runtime.core.support.create_api_key(
+            session.username,
+            form.name,
+            schemas.api_key_scopes(form),
+            by="user",
+            rate=form.rate,
+            burst=form.burst,
+        )
+        return json(schemas.api_key_info(new.record, new.token), status=201)
+
+    @app.get("/v1/api-keys")
+    async def list_api_keys() -> Response:
+        session = sessions.authenticate(_token())
+        keys = runtime.core.api_keys.of_user(session.username)
+        return json(schemas.ApiKeyList(keys=[schemas.api_key_info(k) for k in keys]))
+
+    @app.delete("/v1/api-keys/<key_id>")
+    async def revoke_api_key(key_id: str) -> Response:
+        session = sessions.authenticate(_token())
+        await runtime.core.support.revoke_api_key(
+            path_param(key_id), username=session.username, by="user"
+        )
+        return json(schemas.ApiKeyRevoked(key_id=key_id, revoked=True))
+
     @app.get("/openapi.json")
     async def openapi_json() -> Response:
         return json(openapi)

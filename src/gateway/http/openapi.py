@@ -9,8 +9,13 @@ import msgspec
 from gateway import __version__, schemas
 
 # (method, path, request Struct or None, {status: response Struct}, summary)
-Answer = type[msgspec.Struct] | tuple[type[msgspec.Struct], ...]
+Answer = type[msgspec.Struct] | tuple[type[msgspec.Struct], ...] | str
 Operation = tuple[str, str, type[msgspec.Struct] | None, dict[int, Answer], str]
+# A ``str`` answer has no JSON body: the string describes it.
+_UPSTREAM = (
+    "502/504: the upstream could not be reached or did not answer in time. SPEC section 9 "
+    "has no code for it: the body is the SPEC error form with `not_found`, the status says which."
+)
 
 _E = schemas.ErrorBody
 PUBLIC: list[Operation] = [
@@ -68,6 +73,54 @@ PUBLIC: list[Operation] = [
         "Server-sent events of the session: replaced, expired, ended",
     ),
     ("get", "/healthz", None, {200: schemas.Health}, "Liveness"),
+    (
+        "get",
+        "/readyz",
+        None,
+        {200: schemas.Health, 503: schemas.Health},
+        "Readiness: 200 once the store is open and the listeners are up, 503 while stopping",
+    ),
+    ("get", "/openapi.json", None, {200: "this document"}, "The OpenAPI document"),
+    (
+        "get",
+        "/auth/verify",
+        None,
+        {
+            200: "allowed: empty body; identity in X-Auth-User, X-Auth-Account, "
+            "X-Auth-Platform, X-Auth-Method, X-Auth-Session (or X-Auth-Key), "
+            "X-Auth-Limit-Day, X-Auth-Limit-5d",
+            302: "a browser (Accept: text/html) behind Traefik or Caddy (X-Forwarded-Uri): "
+            "Location is the login page with rd=<the URL asked for>",
+            401: _E,
+            403: _E,
+            429: _E,
+        },
+        "Forward auth for nginx auth_request, Traefik ForwardAuth, Caddy forward_auth; "
+        "any method; the original request in X-Forwarded-Method/-Proto/-Host/-Uri or "
+        "X-Original-Method/-URI",
+    ),
+    (
+        "post",
+        "/v1/api-keys",
+        schemas.CreateApiKeyRequest,
+        {201: schemas.ApiKeyCreated, 400: _E, 401: _E, 403: _E},
+        "Create an API key for the session's user (the key is shown once)",
+    ),
+    ("get", "/v1/api-keys", None, {200: schemas.ApiKeyList, 401: _E}, "The user's API keys"),
+    (
+        "delete",
+        "/v1/api-keys/{key_id}",
+        None,
+        {200: schemas.ApiKeyRevoked, 401: _E, 404: _E},
+        "Revoke one of the user's API keys (effective at once)",
+    ),
+    (
+        "get",
+        "/{proxied route}",
+        None,
+        {401: _E, 403: _E, 413: _E, 429: _E, 502: _UPSTREAM, 504: _UPSTREAM},
+        "Every configured proxy route (any method): the upstream's answer, or these",
+    ),
 ]
 ADMIN: list[Operation] = [
     (
@@ -107,6 +160,42 @@ ADMIN: list[Operation] = [
         {200: schemas.ClockState, 404: _E},
         "Move the test clock (only with --test-clock)",
     ),
+    (
+        "get",
+        "/admin/v1/clock",
+        None,
+        {200: schemas.ClockState, 404: _E},
+        "Read the test clock (only with --test-clock)",
+    ),
+    (
+        "post",
+        "/admin/v1/users/{username}/api-keys",
+        schemas.CreateApiKeyRequest,
+        {201: schemas.ApiKeyCreated, 400: _E, 403: _E, 404: _E},
+        "Create an API key for a user (the key is shown once)",
+    ),
+    (
+        "get",
+        "/admin/v1/users/{username}/api-keys",
+        None,
+        {200: schemas.ApiKeyList, 404: _E},
+        "A user's API keys",
+    ),
+    (
+        "delete",
+        "/admin/v1/api-keys/{key_id}",
+        None,
+        {200: schemas.ApiKeyRevoked, 404: _E},
+        "Revoke an API key (effective at once)",
+    ),
+    (
+        "get",
+        "/metrics",
+        None,
+        {200: "Prometheus text format 0.0.4 (no admin token needed)"},
+        "Metrics",
+    ),
+    ("get", "/admin/v1/openapi.json", None, {200: "this document"}, "The OpenAPI document"),
 ]
 
 
@@ -118,6 +207,8 @@ def openapi_document(
     for _, _, request, responses, _ in operations:
         types += [request] if request else []
         for answer in responses.values():
+            if isinstance(answer, str):
+                continue
             types += list(answer) if isinstance(answer, tuple) else [answer]
     schemas_, components = msgspec.json.schema_components(
         list(dict.fromkeys(types)), ref_template="#/components/schemas/{name}"
@@ -152,6 +243,13 @@ def openapi_document(
 
 
 def _response(answer: Answer, refs: dict[Any, Any]) -> dict[str, Any]:
+    if isinstance(answer, str):
+        if answer.startswith("502"):
+            return {
+                "description": answer,
+                "content": {"application/json": {"schema": refs[schemas.ErrorBody]}},
+            }
+        return {"description": answer}
     kinds = answer if isinstance(answer, tuple) else (answer,)
     schema = refs[kinds[0]] if len(kinds) == 1 else {"oneOf": [refs[k] for k in kinds]}
     return {
