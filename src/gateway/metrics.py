@@ -52,7 +52,8 @@ class Counter:
         yield f"# HELP {self.name} {self.help}"
         yield f"# TYPE {self.name} counter"
         for values, count in sorted(self.values.items()):
-            yield f"{self.name}{_labels(tuple(zip(self.label_names, values, strict=True)))} {_number(count)}"
+            labels = _labels(tuple(zip(self.label_names, values, strict=True)))
+            yield f"{self.name}{labels} {_number(count)}"
 
 
 class Gauge:
@@ -71,7 +72,8 @@ class Gauge:
         yield f"# HELP {self.name} {self.help}"
         yield f"# TYPE {self.name} gauge"
         for values, value in sorted(self.read().items()):
-            yield f"{self.name}{_labels(tuple(zip(self.label_names, values, strict=True)))} {_number(value)}"
+            labels = _labels(tuple(zip(self.label_names, values, strict=True)))
+            yield f"{self.name}{labels} {_number(value)}"
 
 
 class Histogram:

@@ -17,8 +17,8 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 
 from gateway.config import Config
-from gateway.http.admin import create_admin_app
 from gateway.edge.server import DataPlaneServer
+from gateway.http.admin import create_admin_app
 from gateway.http.api import create_public_app
 from gateway.http.hotpath import RelayedClient
 from gateway.runtime import Runtime

@@ -15,7 +15,6 @@ import trio
 from quart import Response, request
 
 from gateway import __version__, schemas
-from gateway.schemas import session_info
 from gateway.auth.flow import LoggedIn
 from gateway.auth.sessions import Platform, Session, SessionEvent, SessionRegistry
 from gateway.errors import Unauthenticated
@@ -24,6 +23,7 @@ from gateway.http.hotpath import SESSION_COOKIE, HotPaths, Scope, request_token
 from gateway.http.openapi import openapi_document
 from gateway.http.wire import Headers, json_response
 from gateway.runtime import Runtime
+from gateway.schemas import session_info
 
 EVENT_KEEPALIVE_SECONDS = 15.0
 
