@@ -26,6 +26,7 @@ bounded memory.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import time
@@ -44,6 +45,8 @@ log = logging.getLogger("gateway.edge")
 
 RECEIVE_SIZE = 65_536
 DRAIN_LIMIT = 65_536  # body bytes read and dropped after an answer, to keep a connection
+LINGER_BYTES = 1 << 20  # read and dropped after a refusal, before the close
+LINGER_SECONDS = 2.0
 STATUS_PHRASES = {
     100: b"Continue",
     101: b"Switching Protocols",
@@ -496,6 +499,24 @@ class HttpConnection:
             request = Request(self)
             request.version = "1.1"
         await self.respond_error(request, error)
+        await self._linger()
+
+    async def _linger(self) -> None:
+        """A lingering close, as nginx does: after a refusal the client may
+        still be sending, and closing with unread bytes would reset the
+        connection and could destroy the answer before the client reads it.
+        So: no more writes, then read and drop a bounded amount, briefly."""
+        if self._eof or not isinstance(self.stream, trio.SocketStream):
+            return
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            await self.stream.send_eof()
+            dropped = 0
+            with trio.move_on_after(LINGER_SECONDS):
+                while dropped < LINGER_BYTES:
+                    data = await self.stream.receive_some(RECEIVE_SIZE)
+                    if not data:
+                        break
+                    dropped += len(data)
 
 
 @dataclass
