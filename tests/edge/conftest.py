@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from tests.edge.servers import Upstream
-from tests.http.conftest import no_server_errors, username  # noqa: F401 (shared fixtures)
+from tests.http.conftest import no_server_errors, own_gateway, username  # noqa: F401 (shared)
 from tests.http.harness import TEST_CONFIG, GatewayProcess
 
 TRUSTED_PROXY = "127.0.0.2"
