@@ -4,7 +4,7 @@ hashed, scoped to routes and methods, rate-limited per key, revocable at once.""
 import hashlib
 import sqlite3
 
-from tests.edge.conftest import session_token
+from tests.edge.conftest import edge_config, session_token
 from tests.edge.test_forward_auth import verify
 
 
@@ -133,7 +133,8 @@ def test_bad_key_requests_are_refused_cleanly(gateway, username):
         assert verify(gateway, "/app", Authorization=b"Bearer " + garbage).status_code == 401
 
 
-def test_keys_survive_a_restart(own_gateway, username):
+def test_keys_survive_a_restart(own_gateway, upstream, username):
+    own_gateway.config_path.write_text(edge_config(upstream.url))
     own_gateway.start()
     own_gateway.create_user(username)
     key = create_key(own_gateway, session_token(own_gateway, username)).json()["key"]
