@@ -80,7 +80,9 @@ def upstream() -> Iterator[Upstream]:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[GatewayProcess]:
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
+) -> Iterator[GatewayProcess]:
     data = tmp_path_factory.mktemp("edge") / "data"
     process = GatewayProcess(data, edge_config(upstream.url)).start()
     yield process

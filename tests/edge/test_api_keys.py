@@ -47,9 +47,9 @@ def test_only_the_hash_is_stored(gateway, username):
 def test_scopes_limit_routes_and_methods(gateway, username):
     gateway.create_user(username)
     token = session_token(gateway, username)
-    key = create_key(
-        gateway, token, scopes=[{"route": "reports", "methods": ["GET"]}]
-    ).json()["key"]
+    key = create_key(gateway, token, scopes=[{"route": "reports", "methods": ["GET"]}]).json()[
+        "key"
+    ]
     auth = {"X-API-Key": key}
     assert verify(gateway, "/keys-only/r", "GET", **auth).status_code == 200
     refused = verify(gateway, "/keys-only/r", "POST", **auth)

@@ -61,7 +61,14 @@ def test_duplicate_content_length_is_refused_with_a_close(gateway):
         b"POST /v1/session/tickle HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
         b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n",
     ],
-    ids=["bare-lf", "obs-fold", "space-before-colon", "signed-length", "te-chunked-not-last", "version"],
+    ids=[
+        "bare-lf",
+        "obs-fold",
+        "space-before-colon",
+        "signed-length",
+        "te-chunked-not-last",
+        "version",
+    ],
 )
 def test_malformed_requests_are_refused_with_a_close(gateway, request_bytes):
     answer = exchange(gateway, request_bytes)
@@ -80,7 +87,9 @@ def test_a_chunk_size_that_overflows_is_answered(gateway):
 
 
 def test_too_many_header_bytes_is_431(gateway):
-    answer = exchange(gateway, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n")
+    answer = exchange(
+        gateway, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n"
+    )
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
     assert b"connection: close" in answer
 
@@ -149,7 +158,7 @@ def test_a_slow_sender_is_cut_off_at_the_header_deadline(gateway):
 def test_an_idle_keep_alive_connection_is_closed(gateway):
     with connect(gateway.public_url, timeout=10) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        (status, _, _), = Responses(sock).read()
+        ((status, _, _),) = Responses(sock).read()
         assert status == 200
         assert closed(sock), "the idle connection was kept past the idle deadline"
 
@@ -182,7 +191,7 @@ def test_http_1_0_closes_unless_it_asks_for_keep_alive(gateway):
     with connect(gateway.public_url) as sock:
         sock.sendall(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
         responses = Responses(sock)
-        (status, headers, _), = responses.read()
+        ((status, headers, _),) = responses.read()
         assert status == 200 and headers[b"connection"] == b"keep-alive"
         sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
         assert responses.read()[0][0] == 200

@@ -58,6 +58,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         "headers": [[k.decode(), v.decode()] for k, v in scope["headers"]],
         "body_bytes": seen,
         "body_sha256": digest.hexdigest(),
+        "client_port": scope["client"][1] if scope.get("client") else None,
     }
     payload = json.dumps(answer).encode()
     status = int(query["status"][0]) if "status" in query else 200

@@ -63,7 +63,9 @@ def test_https_on_the_data_plane_and_http2_on_h2_bind(own_gateway, tmp_path):
         assert client.get("/v1/session").json()["error"] == "unauthenticated"
         assert client.post("/v1/login", json={"username": "x", "password": "y"}).status_code == 401
     # HTTP/2 stays available on the Hypercorn listener.
-    with httpx.Client(base_url=f"https://127.0.0.1:{h2_port}", verify=context, http2=True) as client:
+    with httpx.Client(
+        base_url=f"https://127.0.0.1:{h2_port}", verify=context, http2=True
+    ) as client:
         answer = client.get("/healthz")
         assert answer.status_code == 200
         assert answer.http_version == "HTTP/2"

@@ -180,5 +180,8 @@ class PrefixTable(Generic[T]):
                 return prefix, value
         return None
 
+    def entries(self) -> list[tuple[bytes, T]]:
+        return list(self._entries)
+
     def __bool__(self) -> bool:
         return bool(self._entries)

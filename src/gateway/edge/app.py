@@ -147,6 +147,12 @@ class DataPlane:
                 return
             await self._answer_error(request, connection, error)
 
+    async def aclose(self) -> None:
+        """Close every idle upstream connection (at shutdown)."""
+        await self._control.aclose()
+        for _, route in self.routes.entries():
+            await route.pool.aclose()
+
     # --- the hot endpoints ---------------------------------------------------
 
     def _client(self, request: Request, connection: HttpConnection) -> str:

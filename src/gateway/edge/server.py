@@ -94,6 +94,9 @@ class DataPlaneServer:
                 while self.stats.open_connections:
                     await trio.sleep(0.05)
             nursery.cancel_scope.cancel()
+        # The control plane's graceful stop waits for its keep-alive
+        # connections: these are ours.
+        await self.app.aclose()
 
     async def _serve(self, listeners: list[trio.SocketListener], scope: trio.CancelScope) -> None:
         await serve_connections(

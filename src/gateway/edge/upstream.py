@@ -76,6 +76,7 @@ class UpstreamConnection:
         self.headers: list[tuple[bytes, bytes]] = []
         self.head_done = False
         self.complete = False
+        self.keep_alive = False
         self.upgraded_data: bytes | None = None
         self.received_any = False
         self._head_size = 0
@@ -106,16 +107,14 @@ class UpstreamConnection:
 
     def on_message_complete(self) -> None:
         self.complete = True
+        # Read it now: llhttp forgets it once the message is over.
+        self.keep_alive = self._parser.should_keep_alive()
 
     def header_value(self, name: bytes) -> bytes | None:
         for key, value in self.headers:
             if key == name:
                 return value
         return None
-
-    @property
-    def keep_alive(self) -> bool:
-        return self._parser.should_keep_alive()
 
     async def send(self, data: bytes, timeout: float) -> None:
         with trio.move_on_after(timeout) as scope:
