@@ -134,7 +134,8 @@ def test_client_sent_identity_headers_are_removed(proxy, gateway, username):
     )
     headers = upstream_headers(answer)
     assert headers["x-auth-user"] == [username]
-    assert "x-auth-key" not in headers
+    # nginx leaves the header out, Caddy 2.6 sends it empty: the forged value is gone.
+    assert headers.get("x-auth-key", [""]) == [""]
     assert headers["x-auth-limit-day"] == ["50000"]
 
 
