@@ -70,7 +70,10 @@ def _cookie_value(header: bytes) -> bytes | None:
 class Principal:
     session: Session | None
     api_key: ApiKeyRecord | None
-    headers: Headers  # X-Auth-* identity headers
+    # The eight X-Auth-* identity headers, always all of them (the one that
+    # does not apply is empty), so that a proxy copying them replaces every
+    # header of those names a client may have sent.
+    headers: Headers
 
     @property
     def session_id(self) -> str | None:
@@ -135,6 +138,7 @@ class AccessControl:
             (b"x-auth-platform", session.platform.value.encode()),
             (b"x-auth-method", session.method.encode()),
             (b"x-auth-session", session.session_id.encode()),
+            (b"x-auth-key", b""),
             (b"x-auth-limit-day", day),
             (b"x-auth-limit-5d", five),
         ]
@@ -146,6 +150,7 @@ class AccessControl:
             (b"x-auth-account", record.account_id.encode()),
             (b"x-auth-platform", b"api"),
             (b"x-auth-method", b"api_key"),
+            (b"x-auth-session", b""),
             (b"x-auth-key", record.key_id.encode()),
             (b"x-auth-limit-day", day),
             (b"x-auth-limit-5d", five),
