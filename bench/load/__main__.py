@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_argument("--out", type=Path, default=DEFAULT_OUT)
     suite.add_argument("--no-pin", action="store_true")
     suite.add_argument("--quiet", action="store_true", help="no progress lines")
+    suite.add_argument(
+        "--edge-only", action="store_true", help="baselines and the data-plane scenarios only"
+    )
 
     summary = commands.add_parser(
         "report", help="load.md, and each run's table and plot, from the JSON files of --out"
@@ -135,7 +138,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "suite":
         from bench.load.suite import run_suite
 
-        print(run_suite(args.duration, args.out, pin=not args.no_pin, progress=not args.quiet))
+        print(
+            run_suite(
+                args.duration,
+                args.out,
+                pin=not args.no_pin,
+                progress=not args.quiet,
+                edge_only=args.edge_only,
+            )
+        )
         return 0
     if args.command == "baseline":
         from bench.load.baseline import run_baselines

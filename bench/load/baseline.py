@@ -1,14 +1,19 @@
 """Baselines driven by the same generator in the same run: the bare
-Hypercorn-Trio app (our serving stack's ceiling) and nginx ``return 200``
-(the machine's ceiling, and so the generator's own ceiling: nginx answers
-faster than one Python core can ask). ``wrk``, when installed, drives nginx
-too, to show how far the generator is from a C load tool."""
+Hypercorn-Trio app (the control plane's serving stack), a raw Trio +
+httptools responder (the data plane's ceiling), nginx ``return 200`` (the
+machine's ceiling, and so the generator's own ceiling: nginx answers faster
+than one Python core can ask) and, given a small upstream, nginx
+``proxy_pass`` to it (what the reverse proxy is measured against). ``wrk``,
+when installed, drives nginx too, to show how far the generator is from a C
+load tool."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +25,27 @@ WRK_CONNECTIONS = 64
 
 
 def run_baselines(
-    duration: float, connections: int | None, out: Path, pin: bool = True, progress: bool = True
+    duration: float,
+    connections: int | None,
+    out: Path,
+    pin: bool = True,
+    progress: bool = True,
+    upstream: str | None = None,
 ) -> list[dict[str, Any]]:
     results = []
+    with servers.RawTrioServer(pin=pin) as raw:
+        results.append(
+            _ping(
+                raw.url,
+                "baseline-raw-trio",
+                "raw Trio + httptools responder",
+                duration,
+                connections,
+                out,
+                pin,
+                progress,
+            )
+        )
     with servers.BareAppServer(pin=pin) as bare:
         results.append(
             _ping(
@@ -54,7 +77,33 @@ def run_baselines(
             wrk = shutil.which("wrk")
             if wrk:
                 results.append(wrk_run(wrk, server.url, duration, out, pin))
+        if upstream is not None:
+            with servers.NginxServer(nginx, pin=pin, proxy_to=upstream.removeprefix("http://")) as proxy:
+                results.append(
+                    _ping(
+                        proxy.url,
+                        "baseline-nginx-proxy-pass",
+                        "nginx proxy_pass to the small upstream",
+                        duration,
+                        connections,
+                        out,
+                        pin,
+                        progress,
+                    )
+                )
     return results
+
+
+@contextlib.contextmanager
+def small_upstream() -> Iterator[str]:
+    """The upstream of the proxy runs: nginx ``return 200`` (C, so the proxy
+    in front of it is what is measured), not pinned: it takes what CPU the
+    proxy under test leaves, the same for nginx and the gateway."""
+    nginx = shutil.which("nginx")
+    if nginx is None:
+        raise RuntimeError("the proxy runs need nginx as their upstream (apt-get install nginx)")
+    with servers.NginxServer(nginx, pin=False) as upstream:
+        yield upstream.url
 
 
 def _ping(

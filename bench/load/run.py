@@ -59,6 +59,7 @@ class RunSpec:
     max_failures: int = 10
     server_name: str | None = None  # what the target is, for the report
     store: str | None = None  # the started gateway's store backend (default: SQLite)
+    upstream: str | None = None  # the started gateway's /upstream route goes there
     extra: dict[str, Any] = field(default_factory=dict)
 
     def options(self, scenario: type[Scenario]) -> RunOptions:
@@ -141,7 +142,11 @@ def _target(
     if scenario is SCENARIOS["ping"]:
         raise ValueError("ping needs --target (the baseline command starts its servers)")
     gateway = servers.GatewayServer(
-        spec.argon2 or "insecure-load-test", scenario.rate_limits, spec.pin, spec.store
+        spec.argon2 or "insecure-load-test",
+        scenario.rate_limits,
+        spec.pin,
+        spec.store,
+        spec.upstream,
     )
     with gateway:
         yield (

@@ -41,6 +41,8 @@ def load_test_profile(
     argon2: str = "insecure-load-test",
     rate_limits: Mapping[str, float] | None = None,
     store: str | None = None,
+    upstream: str | None = None,
+    audit: str = "",
 ) -> str:
     """The gateway config of a load run, as TOML.
 
@@ -56,6 +58,8 @@ def load_test_profile(
       scenario says otherwise (``rate_limits``).
     - ``store``: the gateway's default (SQLite, durable) unless given
       (``memory``: to see what the durable writes cost).
+    - ``upstream``: a proxy route ``/upstream`` (any session, prefix
+      stripped) to that URL, for the proxied scenarios.
     """
     if argon2 not in ARGON2_PROFILES:
         raise ValueError(f"unknown argon2 profile {argon2!r}")
@@ -73,6 +77,17 @@ def load_test_profile(
     ]
     if store is not None:
         lines += ["[store]", f'backend = "{store}"', ""]
+    if upstream is not None:
+        lines += [
+            "[[routes]]",
+            'prefix = "/upstream"',
+            f'upstream = "{upstream}"',
+            "strip_prefix = true",
+            "",
+        ]
+    # A file, as in production: on stdout the lines would fill the pipe to
+    # this process, which stops reading once the gateway is up.
+    lines += ["[audit]", f'path = "{audit}"', ""]
     return "\n".join(lines)
 
 
@@ -196,9 +211,11 @@ class GatewayServer(ServerProcess):
         rate_limits: Mapping[str, float] | None = None,
         pin: bool = True,
         store: str | None = None,
+        upstream: str | None = None,
     ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-load-gateway-"))
-        self.profile = load_test_profile(argon2, rate_limits, store)
+        audit = str(self.workdir / "audit.jsonl")
+        self.profile = load_test_profile(argon2, rate_limits, store, upstream, audit)
         self.argon2 = argon2
         config = self.workdir / "gateway.toml"
         config.write_text(self.profile)
@@ -232,12 +249,33 @@ class BareAppServer(ServerProcess):
         super().__init__("bare hypercorn-trio app", command, {"PYTHONPATH": str(REPO_ROOT)}, pin)
 
 
+class RawTrioServer(ServerProcess):
+    """bench/load/raw_trio.py: trio.serve_tcp + httptools answering 200."""
+
+    def __init__(self, pin: bool = True) -> None:
+        command = [sys.executable, "-m", "bench.load.raw_trio", "--bind", "127.0.0.1:0"]
+        super().__init__("raw Trio + httptools responder", command, {"PYTHONPATH": str(REPO_ROOT)}, pin)
+
+
 # --- nginx ------------------------------------------------------------------------
 
 
-def nginx_config(workdir: Path, port: int) -> str:
+def nginx_config(workdir: Path, port: int, proxy_to: str | None = None) -> str:
     """A foreground, single-worker nginx answering ``return 200`` on
-    127.0.0.1:``port``, every path under ``workdir``."""
+    127.0.0.1:``port`` (or, with ``proxy_to``, passing every request there
+    over pooled keep-alive connections), every path under ``workdir``."""
+    if proxy_to is None:
+        location = """default_type text/plain;
+            return 200 "ok";"""
+    else:
+        location = """proxy_pass http://upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";"""
+    upstream = (
+        f"upstream upstream {{\n        server {proxy_to};\n        keepalive 64;\n    }}"
+        if proxy_to
+        else ""
+    )
     return f"""# Written by bench.load: the machine's ceiling for the load generator.
 daemon off;
 master_process on;
@@ -256,11 +294,11 @@ http {{
     scgi_temp_path {workdir}/scgi;
     keepalive_requests 1000000;
     keepalive_timeout 75s;
+    {upstream}
     server {{
         listen 127.0.0.1:{port};
         location / {{
-            default_type text/plain;
-            return 200 "ok";
+            {location}
         }}
     }}
 }}
@@ -276,9 +314,10 @@ def free_loopback_port() -> int:
 class NginxServer:
     """nginx in the foreground from a temporary directory; stopped with SIGTERM."""
 
-    def __init__(self, nginx: str, pin: bool = True) -> None:
+    def __init__(self, nginx: str, pin: bool = True, proxy_to: str | None = None) -> None:
         self.nginx = nginx
         self.pin = pin
+        self.proxy_to = proxy_to
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-load-nginx-"))
         self.port = free_loopback_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -289,7 +328,7 @@ class NginxServer:
 
     def start(self) -> NginxServer:
         config = self.workdir / "nginx.conf"
-        config.write_text(nginx_config(self.workdir, self.port))
+        config.write_text(nginx_config(self.workdir, self.port, self.proxy_to))
         self.process = subprocess.Popen(
             [self.nginx, "-p", str(self.workdir), "-c", str(config)],
             stdout=subprocess.DEVNULL,

@@ -7,13 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.load.baseline import run_baselines
+from bench.load.baseline import run_baselines, small_upstream
 from bench.load.run import RunSpec, run
 
 # (label, scenario, settings). Production-cost runs use fewer users: each
 # user's creation and each login costs a 64 MiB hash on the gateway's core.
-SUITE: list[tuple[str, str, dict[str, Any]]] = [
+EDGE: list[tuple[str, str, dict[str, Any]]] = [
     ("session-check", "session-traffic", {"extra": {"mix": "session"}}),
+    ("forward-auth", "session-traffic", {"extra": {"mix": "auth_verify"}}),
+    ("proxied", "session-traffic", {"extra": {"mix": "proxied"}, "upstream": True}),
+]
+SUITE: list[tuple[str, str, dict[str, Any]]] = [
+    *EDGE,
     ("session-traffic", "session-traffic", {}),
     ("login-storm", "login-storm", {}),
     ("login-storm-memory", "login-storm", {"store": "memory"}),
@@ -35,13 +40,23 @@ SUITE: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-def run_suite(duration: float, out: Path, pin: bool = True, progress: bool = True) -> str:
-    run_baselines(duration, None, out, pin=pin, progress=progress)
-    for label, scenario, settings in SUITE:
-        chosen: dict[str, Any] = {"pin": pin, **settings}
-        run(RunSpec(scenario, duration=duration, label=label, out=out, progress=progress, **chosen))
+def run_suite(
+    duration: float, out: Path, pin: bool = True, progress: bool = True, edge_only: bool = False
+) -> str:
+    """Baselines, then every scenario (``edge_only``: the data-plane ones),
+    in one run; writes and returns the figures table."""
+    with small_upstream() as upstream:
+        run_baselines(duration, None, out, pin=pin, progress=progress, upstream=upstream)
+        for label, scenario, settings in EDGE if edge_only else SUITE:
+            chosen: dict[str, Any] = {"pin": pin, **settings}
+            if chosen.pop("upstream", False):
+                chosen["upstream"] = upstream
+            spec = RunSpec(scenario, duration=duration, label=label, out=out, progress=progress)
+            for key, value in chosen.items():
+                setattr(spec, key, value)
+            run(spec)
     table = summarize(out)
-    (out / "load.md").write_text(table)
+    (out / ("edge.md" if edge_only else "load.md")).write_text(table)
     return table
 
 
@@ -79,14 +94,17 @@ Row = tuple[str, str, str, str]
 
 def summarize(out: Path) -> str:
     """The figures table from the JSON files in ``out``."""
-    r = {label: _load(out, label) for label, _, _ in SUITE}
+    r: dict[str, Any] = {label: _load(out, label) for label, _, _ in SUITE}
     bare = _load(out, "baseline-bare-hypercorn-trio")
     nginx = _load(out, "baseline-nginx")
     wrk = _load(out, "baseline-wrk-nginx")
     first = next((x for x in (*r.values(), bare, nginx) if x), None)
     if first is None:
         return f"No load results in {out}\n"
+    raw = _load(out, "baseline-raw-trio")
+    proxy_pass = _load(out, "baseline-nginx-proxy-pass")
     rows = [
+        *_edge_rows(r, bare, raw, proxy_pass),
         *_session_rows(r, bare),
         *_ceiling_rows(nginx, wrk, bare),
         *_login_rows(r),
@@ -108,13 +126,50 @@ def summarize(out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _edge_rows(
+    r: dict[str, Any],
+    bare: dict[str, Any] | None,
+    raw: dict[str, Any] | None,
+    proxy_pass: dict[str, Any] | None,
+) -> list[Row]:
+    """The data plane against its baselines: the control plane's stack
+    (target >= 10x), the raw Trio responder (>= 0.5), nginx proxy_pass
+    (>= 0.25)."""
+    bare_rate, raw_rate = _op_rate(bare, "ping"), _op_rate(raw, "ping")
+    rows: list[Row] = []
+    for label, op, what in (
+        ("forward-auth", "auth_verify", "forward-auth decisions/s (GET /auth/verify)"),
+        ("session-check", "session", "session checks/s on the data plane (GET /v1/session)"),
+    ):
+        rate, p99 = _op_rate(r.get(label), op), _p(r.get(label), op, "p99")
+        rows.append(
+            (what, _fmt(rate), f"bare Hypercorn-Trio: {_fmt(bare_rate)} req/s",
+             _ratio(rate, bare_rate))
+        )
+        rows.append(
+            (f"{what}, p99 {_fmt(p99, 2)} ms", _fmt(rate),
+             f"raw Trio + httptools: {_fmt(raw_rate)} req/s, p99 "
+             f"{_fmt(_p(raw, 'ping', 'p99'), 2)} ms", _ratio(rate, raw_rate))
+        )
+    proxied = r.get("proxied")
+    rate, p99 = _op_rate(proxied, "proxied"), _p(proxied, "proxied", "p99")
+    nginx_rate = _op_rate(proxy_pass, "ping")
+    rows.append(
+        (
+            f"proxied requests/s with a session (GET /upstream/ping), p99 {_fmt(p99, 2)} ms",
+            _fmt(rate),
+            f"nginx proxy_pass to the same upstream: {_fmt(nginx_rate)} req/s, p99 "
+            f"{_fmt(_p(proxy_pass, 'ping', 'p99'), 2)} ms",
+            _ratio(rate, nginx_rate),
+        )
+    )
+    return rows
+
+
 def _session_rows(r: dict[str, Any], bare: dict[str, Any] | None) -> list[Row]:
     bare_rate = _op_rate(bare, "ping")
     reference = f"bare Hypercorn-Trio app: {_fmt(bare_rate)} req/s"
-    session = _op_rate(r["session-check"], "session")
-    rows = [
-        ("session checks/s (GET /v1/session)", _fmt(session), reference, _ratio(session, bare_rate))
-    ]
+    rows: list[Row] = []
     mix = r["session-traffic"]
     if mix:
         weights = mix["headline"]["mix"]

@@ -10,14 +10,14 @@ from bench.load.http import TransportError, bearer, encode_request
 from bench.load.scenarios.base import BudgetExhausted, LoginOps, RunContext, Scenario, login
 from bench.load.scenarios.logins import provision_pool, setup_context
 
-# What a logged-in client calls, by name: (method, path). Forward auth and a
-# proxied route join with one line each when they land, e.g.
-#     "auth_verify": ("GET", "/auth/verify"),
-#     "proxied": ("GET", "/upstream/ping"),
-# and then appear in --mix (session=8,tickle=1,auth_verify=1).
+# What a logged-in client calls, by name: (method, path); any of them in --mix
+# (session=8,tickle=1,auth_verify=1). ``proxied`` needs the gateway started
+# with an upstream (the route /upstream, see servers.GatewayServer).
 ENDPOINTS: dict[str, tuple[str, str]] = {
     "session": ("GET", "/v1/session"),
     "tickle": ("POST", "/v1/session/tickle"),
+    "auth_verify": ("GET", "/auth/verify"),
+    "proxied": ("GET", "/upstream/ping"),
 }
 DEFAULT_MIX = "session=9,tickle=1"
 
