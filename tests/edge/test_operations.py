@@ -5,7 +5,7 @@ import json
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.edge.conftest import TRUSTED_PROXY, edge_config
+from tests.edge.conftest import TRUSTED_PROXY, edge_config, session_token
 from tests.edge.test_forward_auth import verify
 from tests.http.harness import TEST_CONFIG, GatewayProcess
 

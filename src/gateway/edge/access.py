@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 from gateway.auth.apikeys import ApiKeyRegistry, is_api_key
 from gateway.auth.sessions import Session, SessionKind, SessionRegistry
 from gateway.config import AccessRule
+from gateway.edge.listener import encode_headers
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.store.base import ApiKeyRecord
 
@@ -24,6 +25,7 @@ SESSION_COOKIE = b"gw_session"
 _COOKIE_PREFIX = SESSION_COOKIE + b"="
 MAX_TOKEN = 256
 UNLIMITED = b"unlimited"
+IDENTITY_CACHE = 200_000
 T = TypeVar("T")
 
 Headers = list[tuple[bytes, bytes]]
@@ -70,10 +72,10 @@ def _cookie_value(header: bytes) -> bytes | None:
 class Principal:
     session: Session | None
     api_key: ApiKeyRecord | None
-    # The eight X-Auth-* identity headers, always all of them (the one that
-    # does not apply is empty), so that a proxy copying them replaces every
-    # header of those names a client may have sent.
-    headers: Headers
+    # The eight X-Auth-* identity header lines, encoded: always all of them
+    # (the one that does not apply is empty), so that a proxy copying them
+    # replaces every header of those names a client may have sent.
+    headers: bytes
 
     @property
     def session_id(self) -> str | None:
@@ -103,6 +105,8 @@ class AccessControl:
         self.sessions = sessions
         self.api_keys = api_keys
         self.tiers = tiers
+        # A session's or key's identity never changes: encoded once, by id.
+        self._identity: dict[str, bytes] = {}
 
     def authorize(
         self,
@@ -123,12 +127,24 @@ class AccessControl:
             record = self.api_keys.authenticate(credential.token)
             if not rule.public and not self.api_keys.allows(record, rule.api_key_scope, method):
                 raise Forbidden("This API key is not allowed here")
-            return Principal(None, record, self._key_headers(record))
+            identity = self._identity.get(record.key_id)
+            if identity is None:
+                identity = self._remember(record.key_id, self._key_headers(record))
+            return Principal(None, record, identity)
         # Each request through the gateway is activity: it keeps the session.
         session = self.sessions.authenticate(credential.token, touch=True)
         if not rule.public and not _kind_allowed(rule, session):
             raise Forbidden(f"A {rule.session} session is needed here")
-        return Principal(session, None, self._session_headers(session))
+        identity = self._identity.get(session.session_id)
+        if identity is None:
+            identity = self._remember(session.session_id, self._session_headers(session))
+        return Principal(session, None, identity)
+
+    def _remember(self, key: str, headers: Headers) -> bytes:
+        if len(self._identity) >= IDENTITY_CACHE:
+            self._identity.clear()  # rebuilt on demand: cheaper than tracking ends
+        encoded = self._identity[key] = encode_headers(headers)
+        return encoded
 
     def _session_headers(self, session: Session) -> Headers:
         day, five = self.tiers.of(session.method)

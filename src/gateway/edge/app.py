@@ -21,7 +21,13 @@ from gateway.auth.sessions import Session, SessionRegistry
 from gateway.config import AccessRule, Config, RouteConfig
 from gateway.edge.access import AccessControl, PrefixTable, Principal, find_credential
 from gateway.edge.forwarded import TrustedProxies
-from gateway.edge.listener import Headers, HttpConnection, ProtocolError, Request
+from gateway.edge.listener import (
+    HttpConnection,
+    ProtocolError,
+    Request,
+    Watchdog,
+    encode_headers,
+)
 from gateway.edge.proxy import Exchange, forward, forward_websocket
 from gateway.edge.upstream import Origin, UpstreamError, UpstreamPool, UpstreamTimeout
 from gateway.errors import BadRequest, GatewayError, NotFound, RateLimited, Unauthenticated
@@ -31,7 +37,7 @@ from gateway.metrics import Metrics
 log = logging.getLogger("gateway.edge")
 
 CLIENT_HEADER = b"x-gateway-client"  # the client's address, for the control plane only
-_JSON_HEADERS: Headers = [(b"content-type", JSON), (b"cache-control", b"no-store")]
+_JSON_HEADERS = encode_headers([(b"content-type", JSON), (b"cache-control", b"no-store")])
 EdgeHandler = Callable[[Request, HttpConnection], Awaitable[None]]
 
 
@@ -80,6 +86,7 @@ class DataPlane:
         control_plane: UpstreamPool,
         session_status: Callable[[Session], schemas.SessionStatus],
         health: Callable[[], tuple[bool, bytes]],
+        watchdog: Watchdog,
     ) -> None:
         self._config = config
         self._sessions = sessions
@@ -100,6 +107,7 @@ class DataPlane:
                         route,
                         UpstreamPool(
                             Origin.parse(route.upstream),
+                            watchdog,
                             max_idle=proxy.pool_max_idle,
                             idle_timeout=proxy.pool_idle_seconds,
                             connect_timeout=proxy.connect_timeout_seconds,
@@ -212,7 +220,7 @@ class DataPlane:
             self._metrics.forward_auth.inc("deny" if error.status != 429 else "rate_limited")
             raise
         self._metrics.forward_auth.inc("allow")
-        headers = principal.headers if principal is not None else []
+        headers = principal.headers if principal is not None else b""
         await connection.respond(request, 200, headers, b"")
 
     def _login_location(self, request: Request, uri: bytes) -> bytes:
@@ -240,7 +248,7 @@ class DataPlane:
         client = self._client(request, connection)
         exchange = Exchange(
             path=base + target,
-            extra=principal.headers if principal is not None else [],
+            extra=principal.headers if principal is not None else b"",
             client_ip=client,
             trusted_peer=bool(self._trusted) and self._trusted.trusts(connection.peer),
             strip_credentials=True,
@@ -295,7 +303,7 @@ class DataPlane:
             connection.keep_alive = False
         exchange = Exchange(
             path=request.target,
-            extra=[(CLIENT_HEADER, self._client(request, connection).encode())],
+            extra=b"%s: %s\r\n" % (CLIENT_HEADER, self._client(request, connection).encode()),
             client_ip=connection.peer,
             trusted_peer=False,
             strip_credentials=False,

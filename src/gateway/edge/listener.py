@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import Protocol
 
 import httptools
 import trio
@@ -118,21 +119,27 @@ def status_line(status: int) -> bytes:
 
 
 class _HttpDate:
-    """The Date header, formatted once a second."""
+    """The Date header line, formatted again by the watchdog's tick (a
+    second's precision is all HTTP asks of it)."""
 
     def __init__(self) -> None:
         self._second = -1
-        self._value = b""
+        self.line = b""
+        self.refresh()
 
-    def header(self) -> bytes:
+    def refresh(self) -> None:
         now = int(time.time())
         if now != self._second:
             self._second = now
-            self._value = b"date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
-        return self._value
+            self.line = b"date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
 
 
 http_date = _HttpDate()
+
+
+def encode_headers(headers: Headers) -> bytes:
+    """Header lines, encoded once where a handler answers the same ones often."""
+    return b"".join(b"%s: %s\r\n" % pair for pair in headers)
 
 
 class Request:
@@ -222,6 +229,15 @@ class Request:
 Handler = Callable[[Request, "HttpConnection"], Awaitable[None]]
 
 
+class Watched(Protocol):
+    """A client or upstream connection: ``deadline`` (trio time) of the wait
+    it is in, ``expire()`` when it passes."""
+
+    deadline: float
+
+    def expire(self) -> None: ...
+
+
 class Watchdog:
     """The deadlines of every open connection, checked on a coarse tick.
 
@@ -235,18 +251,19 @@ class Watchdog:
     def __init__(self, tick: float = 0.25) -> None:
         self.tick = tick
         self.now = trio.current_time()
-        self._watched: set[HttpConnection] = set()
+        self._watched: set[Watched] = set()
 
-    def watch(self, connection: HttpConnection) -> None:
-        self._watched.add(connection)
+    def watch(self, item: Watched) -> None:
+        self._watched.add(item)
 
-    def forget(self, connection: HttpConnection) -> None:
-        self._watched.discard(connection)
+    def forget(self, item: Watched) -> None:
+        self._watched.discard(item)
 
     async def run(self) -> None:
         while True:
             await trio.sleep(self.tick)
             self.now = now = trio.current_time()
+            http_date.refresh()
             for connection in [c for c in self._watched if c.deadline <= now]:
                 connection.expire()
 
@@ -409,14 +426,20 @@ class HttpConnection:
         self.deadline = math.inf
 
     def _framing(
-        self, request: Request, headers: Headers, length: int | None, bodiless: bool = False
+        self,
+        request: Request,
+        headers: Headers | bytes,
+        length: int | None,
+        bodiless: bool = False,
     ) -> bytes:
         """Head lines after the status line: the handler's headers, then
         Date, framing and Connection. ``bodiless``: an answer to HEAD, a 204
         or a 304, whose ``length`` (if any) describes a body not sent."""
         keep_alive = self.keep_alive and request.keep_alive
-        parts = [b"%s: %s\r\n" % pair for pair in headers]
-        parts.append(http_date.header())
+        parts = [
+            headers if isinstance(headers, bytes) else encode_headers(headers),
+            http_date.line,
+        ]
         if bodiless:
             if length is not None:
                 parts.append(b"content-length: %d\r\n" % length)
@@ -438,7 +461,9 @@ class HttpConnection:
         parts.append(b"\r\n")
         return b"".join(parts)
 
-    async def respond(self, request: Request, status: int, headers: Headers, body: bytes) -> None:
+    async def respond(
+        self, request: Request, status: int, headers: Headers | bytes, body: bytes
+    ) -> None:
         """A whole answer (``headers`` without framing headers)."""
         self.response_started = True
         head = status_line(status) + self._framing(request, headers, len(body))
@@ -448,7 +473,7 @@ class HttpConnection:
         self,
         request: Request,
         status: int,
-        headers: Headers,
+        headers: Headers | bytes,
         length: int | None,
         *,
         bodiless: bool = False,
@@ -576,13 +601,13 @@ async def serve_connections(
     *,
     max_connections: int,
     stats: ListenerStats,
+    watchdog: Watchdog,
     ssl_wrap: Callable[[trio.SocketStream], Awaitable[trio.abc.Stream | None]] | None = None,
 ) -> None:
     """Accept on every listener, one task per connection, at most
     ``max_connections`` open: past the cap the next ``accept`` waits, so
     new clients queue in the kernel's listen backlog."""
     slots = trio.CapacityLimiter(max_connections)
-    watchdog = Watchdog()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watchdog.run)
         for listener in listeners:

@@ -57,7 +57,7 @@ class Exchange:
     """What to send upstream besides the client's own request."""
 
     path: bytes  # request target upstream (path and query)
-    extra: Headers  # identity headers, or the control plane's client address
+    extra: bytes  # encoded header lines: identity, or the control plane's client address
     client_ip: str
     trusted_peer: bool  # the peer is a trusted proxy: keep its X-Forwarded-*
     strip_credentials: bool  # remove the gateway's token/cookie/API key
@@ -130,7 +130,7 @@ def request_head(
     lines.append(b"x-forwarded-proto: %s\r\n" % (forwarded_proto or request_scheme(request)))
     if forwarded_host or client_host:
         lines.append(b"x-forwarded-host: %s\r\n" % (forwarded_host or client_host))
-    lines.extend(b"%s: %s\r\n" % pair for pair in exchange.extra)
+    lines.append(exchange.extra)
     if exchange.websocket:
         lines.append(
             b"connection: upgrade\r\nupgrade: %s\r\n" % (request.header(b"upgrade") or b"websocket")
@@ -209,30 +209,24 @@ async def forward(
     head_request = request.method == "HEAD"
     upstream = await pool.acquire()
     try:
-        try:
-            await _send_request(upstream, head, request, body, exchange.timeout)
-            await upstream.read_head(exchange.timeout, head_request)
-        except StaleConnection:
-            if not replayable:
-                raise UpstreamError("upstream closed a reused connection") from None
-            await pool.discard(upstream)
-            upstream = await pool.acquire(fresh=True)
-            await _send_request(upstream, head, request, body, exchange.timeout)
-            await upstream.read_head(exchange.timeout, head_request)
-        headers, length = response_headers(upstream)
-        bodiless = head_request or upstream.status in (204, 304)
-        await connection.start_response(
-            request, upstream.status, headers, length, bodiless=bodiless
-        )
-        if not bodiless:
+        # One cancel scope for the whole exchange; the watchdog cancels it
+        # when the upstream's current wait outlives exchange.timeout.
+        with trio.CancelScope() as scope:
+            upstream.scope = scope
             try:
-                async for chunk in upstream.body_chunks(exchange.timeout):
-                    await connection.send_body(chunk)
-            except UpstreamError:
-                # Mid-answer: the client can only be told by a close.
-                connection.keep_alive = False
-                raise trio.BrokenResourceError("upstream broke off the answer") from None
-            await connection.end_response()
+                await _send_request(upstream, head, request, body, exchange.timeout)
+                await upstream.read_head(exchange.timeout, head_request)
+            except StaleConnection:
+                if not replayable:
+                    raise UpstreamError("upstream closed a reused connection") from None
+                await pool.discard(upstream)
+                upstream = await pool.acquire(fresh=True)
+                upstream.scope = scope
+                await _send_request(upstream, head, request, body, exchange.timeout)
+                await upstream.read_head(exchange.timeout, head_request)
+            await _answer(upstream, request, connection, exchange.timeout, head_request)
+        if scope.cancelled_caught:
+            raise UpstreamTimeout(f"{pool.origin} did not answer in time")
     except BaseException:
         await pool.discard(upstream)
         raise
@@ -241,6 +235,32 @@ async def forward(
     else:
         await pool.release(upstream)
     return upstream.status
+
+
+async def _answer(
+    upstream: UpstreamConnection,
+    request: Request,
+    connection: HttpConnection,
+    timeout: float,
+    head_request: bool,
+) -> None:
+    headers, length = response_headers(upstream)
+    if upstream.complete and not head_request and upstream.status not in (204, 304):
+        # The whole answer came with its head: one write to the client.
+        await connection.respond(request, upstream.status, headers, upstream.take_buffered())
+        return
+    bodiless = head_request or upstream.status in (204, 304)
+    await connection.start_response(request, upstream.status, headers, length, bodiless=bodiless)
+    if bodiless:
+        return
+    try:
+        async for chunk in upstream.body_chunks(timeout):
+            await connection.send_body(chunk)
+    except UpstreamError:
+        # Mid-answer: the client can only be told by a close.
+        connection.keep_alive = False
+        raise trio.BrokenResourceError("upstream broke off the answer") from None
+    await connection.end_response()
 
 
 async def forward_websocket(
@@ -255,16 +275,18 @@ async def forward_websocket(
     head = request_head(request, pool, exchange, None)
     upstream = await pool.acquire(fresh=True)
     try:
-        await upstream.send(head, exchange.timeout)
-        await upstream.read_head(exchange.timeout)
-        headers, length = response_headers(upstream)
-        if upstream.status != 101:
-            connection.keep_alive = False
-            await connection.start_response(request, upstream.status, headers, length)
-            async for chunk in upstream.body_chunks(exchange.timeout):
-                await connection.send_body(chunk)
-            await connection.end_response()
-            return upstream.status
+        with trio.CancelScope() as scope:
+            upstream.scope = scope
+            await upstream.send(head, exchange.timeout)
+            await upstream.read_head(exchange.timeout)
+            if upstream.status != 101:
+                connection.keep_alive = False
+                await _answer(upstream, request, connection, exchange.timeout, False)
+                return upstream.status
+        upstream.scope = None
+        if scope.cancelled_caught:
+            raise UpstreamTimeout(f"{pool.origin} did not answer the upgrade in time")
+        headers, _ = response_headers(upstream)
         upgrade = upstream.header_value(b"upgrade") or b"websocket"
         head_out = (
             b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: %s\r\n" % upgrade

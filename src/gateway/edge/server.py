@@ -11,7 +11,7 @@ from gateway import __version__, schemas
 from gateway.auth.sessions import Session
 from gateway.edge.access import AccessControl, WithdrawalTiers
 from gateway.edge.app import DataPlane
-from gateway.edge.listener import ConnectionLimits, ListenerStats, serve_connections
+from gateway.edge.listener import ConnectionLimits, ListenerStats, Watchdog, serve_connections
 from gateway.edge.upstream import Origin, UpstreamPool
 from gateway.http.wire import encode
 from gateway.runtime import Runtime
@@ -47,8 +47,13 @@ class DataPlaneServer:
         core = runtime.core
         sessions = core.sessions
         access = AccessControl(sessions, core.api_keys, WithdrawalTiers(config.withdrawal_limits))
+        self.watchdog = Watchdog()
         control = UpstreamPool(
-            Origin.parse(control_plane), max_idle=256, idle_timeout=60.0, connect_timeout=5.0
+            Origin.parse(control_plane),
+            self.watchdog,
+            max_idle=256,
+            idle_timeout=60.0,
+            connect_timeout=5.0,
         )
 
         def session_status(session: Session) -> schemas.SessionStatus:
@@ -60,7 +65,7 @@ class DataPlaneServer:
             return runtime.ready, health_body
 
         self.app = DataPlane(
-            config, sessions, access, runtime.metrics, control, session_status, health
+            config, sessions, access, runtime.metrics, control, session_status, health, self.watchdog
         )
         runtime.metrics.gauge(
             "gateway_open_connections",
@@ -86,7 +91,8 @@ class DataPlaneServer:
             shown = f"[{address[0]}]" if ":" in address[0] else address[0]
             urls.append(f"{scheme}://{shown}:{address[1]}")
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._serve, listeners, nursery.cancel_scope)
+            nursery.start_soon(self.watchdog.run)
+            nursery.start_soon(self._serve, listeners)
             task_status.started(urls)
             await shutdown.wait()
             # Stop accepting; give answers under way a moment, then close.
@@ -98,13 +104,14 @@ class DataPlaneServer:
         # connections: these are ours.
         await self.app.aclose()
 
-    async def _serve(self, listeners: list[trio.SocketListener], scope: trio.CancelScope) -> None:
+    async def _serve(self, listeners: list[trio.SocketListener]) -> None:
         await serve_connections(
             listeners,
             self.app,
             self.limits,
             max_connections=self.runtime.config.http.max_connections,
             stats=self.stats,
+            watchdog=self.watchdog,
             ssl_wrap=self._tls if self._ssl is not None else None,
         )
 

@@ -10,6 +10,7 @@ pulled chunk by chunk, so nothing is buffered whole.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from urllib.parse import urlsplit
 
 import httptools
 import trio
+
+from gateway.edge.listener import Watchdog
 
 RECEIVE_SIZE = 65_536
 MAX_RESPONSE_HEAD = 65_536
@@ -66,6 +69,11 @@ class UpstreamConnection:
     def __init__(self, stream: trio.abc.Stream, pool: UpstreamPool) -> None:
         self.stream = stream
         self.pool = pool
+        # Timeouts: the exchange runs in one cancel scope, and the pool's
+        # watchdog cancels it when the deadline of the current wait passes.
+        self.deadline = math.inf
+        self.timed_out = False
+        self.scope: trio.CancelScope | None = None
         self.reused = False
         self.idle_since = 0.0
         self._parser = httptools.HttpResponseParser(self)
@@ -116,25 +124,31 @@ class UpstreamConnection:
                 return value
         return None
 
+    def expire(self) -> None:
+        """The deadline of the current wait passed (the watchdog calls this)."""
+        self.timed_out = True
+        if self.scope is not None:
+            self.scope.cancel()
+
     async def send(self, data: bytes, timeout: float) -> None:
-        with trio.move_on_after(timeout) as scope:
-            try:
-                await self.stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
-                if self.reused and not self.received_any:
-                    raise StaleConnection(str(error)) from None
-                raise UpstreamError(f"send to {self.pool.origin} failed") from None
-        if scope.cancelled_caught:
-            raise UpstreamTimeout(f"send to {self.pool.origin} timed out")
+        self.deadline = self.pool.watchdog.now + timeout
+        try:
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+            if self.reused and not self.received_any:
+                raise StaleConnection(str(error)) from None
+            raise UpstreamError(f"send to {self.pool.origin} failed") from None
+        finally:
+            self.deadline = math.inf
 
     async def _receive(self, timeout: float) -> None:
-        with trio.move_on_after(timeout) as scope:
-            try:
-                data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                data = b""
-        if scope.cancelled_caught:
-            raise UpstreamTimeout(f"{self.pool.origin} did not answer in time")
+        self.deadline = self.pool.watchdog.now + timeout
+        try:
+            data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        finally:
+            self.deadline = math.inf
         if not data:
             if self.reused and not self.received_any:
                 raise StaleConnection("closed before answering")
@@ -180,12 +194,14 @@ class UpstreamPool:
     def __init__(
         self,
         origin: Origin,
+        watchdog: Watchdog,
         *,
         max_idle: int = 64,
         idle_timeout: float = 20.0,
         connect_timeout: float = 5.0,
     ) -> None:
         self.origin = origin
+        self.watchdog = watchdog
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
@@ -199,6 +215,7 @@ class UpstreamPool:
             if now - connection.idle_since < self.idle_timeout:
                 connection.reused = True
                 connection._reset()
+                self.watchdog.watch(connection)
                 return connection
             await _close(connection.stream)
         return await self._connect()
@@ -216,11 +233,15 @@ class UpstreamPool:
         if scope.cancelled_caught:
             raise UpstreamTimeout(f"connecting to {origin} timed out")
         self.connects += 1
-        return UpstreamConnection(stream, self)
+        connection = UpstreamConnection(stream, self)
+        self.watchdog.watch(connection)
+        return connection
 
     async def release(self, connection: UpstreamConnection) -> None:
         """Keep the connection for the next exchange if its answer ended
         cleanly and the origin keeps it alive; close it otherwise."""
+        self.watchdog.forget(connection)
+        connection.scope = None
         if (
             connection.complete
             and connection.upgraded_data is None
@@ -233,6 +254,7 @@ class UpstreamPool:
             await _close(connection.stream)
 
     async def discard(self, connection: UpstreamConnection) -> None:
+        self.watchdog.forget(connection)
         await _close(connection.stream)
 
     async def aclose(self) -> None:
