@@ -40,6 +40,7 @@ from typing import Protocol
 import httptools
 import trio
 
+from gateway.edge.streams import FastStream
 from gateway.errors import GatewayError
 from gateway.http.wire import error_response
 
@@ -83,6 +84,7 @@ _STATUS_LINES = {
 _ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 
 Headers = list[tuple[bytes, bytes]]
+_PLAIN_CONNECTION = frozenset({b"", b"keep-alive", b"close", b"upgrade"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,7 @@ class Request:
         "body_seen",
         "chunked",
         "complete",
+        "connection_tokens",
         "content_length",
         "expect_continue",
         "headers",
@@ -174,6 +177,9 @@ class Request:
         self.chunked = False
         self.content_length: int | None = None
         self.expect_continue = False
+        # Header names a Connection header lists (hop-by-hop for a proxy);
+        # None when it lists none beyond keep-alive/close, as is usual.
+        self.connection_tokens: frozenset[bytes] | None = None
         self._chunks: deque[bytes] = deque()
         self.body_seen = 0
         self.body_limit = connection.limits.max_body_bytes
@@ -285,6 +291,7 @@ class HttpConnection:
         scheme: str = "http",
     ) -> None:
         self.stream = stream
+        self._io = FastStream(stream)
         self._watchdog = watchdog
         self.deadline = math.inf  # when the current wait ends the connection
         self.timed_out = False
@@ -349,6 +356,10 @@ class HttpConnection:
                 request.chunked = True
             elif name == b"expect" and value.lower() == b"100-continue":
                 request.expect_continue = True
+            elif name == b"connection":
+                tokens = {t.strip().lower() for t in value.split(b",")} - _PLAIN_CONNECTION
+                if tokens:
+                    request.connection_tokens = (request.connection_tokens or frozenset()) | tokens
         if not request.has_body:
             request.complete = True
         self._ready.append(request)
@@ -390,7 +401,7 @@ class HttpConnection:
         if self._eof or self.upgraded_data is not None:
             raise _Closed()
         self.deadline = self._watchdog.now + timeout
-        data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
+        data = await self._io.receive_some()
         self.deadline = math.inf
         if not data:
             self._eof = True
@@ -410,7 +421,7 @@ class HttpConnection:
                 self.deadline = self._head_started + self.limits.header_timeout
             if self._eof or self.upgraded_data is not None:
                 return None
-            data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
+            data = await self._io.receive_some()
             if not data:
                 self._eof = True
                 return None
@@ -422,7 +433,7 @@ class HttpConnection:
 
     async def send(self, data: bytes) -> None:
         self.deadline = self._watchdog.now + self.limits.send_timeout
-        await self.stream.send_all(data)
+        await self._io.send_all(data)
         self.deadline = math.inf
 
     def _framing(

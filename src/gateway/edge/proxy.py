@@ -49,10 +49,11 @@ HOP_BY_HOP = frozenset(
 _RESPONSE_DROP = HOP_BY_HOP | {b"date"}
 _CLIENT_DROP = (b"x-auth-", b"x-gateway-", b"x-forwarded-")
 SESSION_COOKIE = b"gw_session"
+_NONE: frozenset[bytes] = frozenset()
 PUMP_SIZE = 65_536
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Exchange:
     """What to send upstream besides the client's own request."""
 
@@ -87,7 +88,7 @@ def request_head(
     request: Request, pool: UpstreamPool, exchange: Exchange, body: bytes | None
 ) -> bytes:
     """The request line and headers sent upstream."""
-    named = _named_in_connection(request.headers)
+    named = request.connection_tokens or _NONE
     lines = [
         b"%s %s HTTP/1.1\r\nhost: %s\r\n"
         % (request.method.encode(), exchange.path, pool.origin.host_header)
@@ -209,24 +210,17 @@ async def forward(
     head_request = request.method == "HEAD"
     upstream = await pool.acquire()
     try:
-        # One cancel scope for the whole exchange; the watchdog cancels it
-        # when the upstream's current wait outlives exchange.timeout.
-        with trio.CancelScope() as scope:
-            upstream.scope = scope
-            try:
-                await _send_request(upstream, head, request, body, exchange.timeout)
-                await upstream.read_head(exchange.timeout, head_request)
-            except StaleConnection:
-                if not replayable:
-                    raise UpstreamError("upstream closed a reused connection") from None
-                await pool.discard(upstream)
-                upstream = await pool.acquire(fresh=True)
-                upstream.scope = scope
-                await _send_request(upstream, head, request, body, exchange.timeout)
-                await upstream.read_head(exchange.timeout, head_request)
-            await _answer(upstream, request, connection, exchange.timeout, head_request)
-        if scope.cancelled_caught:
-            raise UpstreamTimeout(f"{pool.origin} did not answer in time")
+        try:
+            await _send_request(upstream, head, request, body, exchange.timeout)
+            await upstream.read_head(exchange.timeout, head_request)
+        except StaleConnection:
+            if not replayable:
+                raise UpstreamError("upstream closed a reused connection") from None
+            await pool.discard(upstream)
+            upstream = await pool.acquire(fresh=True)
+            await _send_request(upstream, head, request, body, exchange.timeout)
+            await upstream.read_head(exchange.timeout, head_request)
+        await _answer(upstream, request, connection, exchange.timeout, head_request)
     except BaseException:
         await pool.discard(upstream)
         raise
@@ -275,17 +269,12 @@ async def forward_websocket(
     head = request_head(request, pool, exchange, None)
     upstream = await pool.acquire(fresh=True)
     try:
-        with trio.CancelScope() as scope:
-            upstream.scope = scope
-            await upstream.send(head, exchange.timeout)
-            await upstream.read_head(exchange.timeout)
-            if upstream.status != 101:
-                connection.keep_alive = False
-                await _answer(upstream, request, connection, exchange.timeout, False)
-                return upstream.status
-        upstream.scope = None
-        if scope.cancelled_caught:
-            raise UpstreamTimeout(f"{pool.origin} did not answer the upgrade in time")
+        await upstream.send(head, exchange.timeout)
+        await upstream.read_head(exchange.timeout)
+        if upstream.status != 101:
+            connection.keep_alive = False
+            await _answer(upstream, request, connection, exchange.timeout, False)
+            return upstream.status
         headers, _ = response_headers(upstream)
         upgrade = upstream.header_value(b"upgrade") or b"websocket"
         head_out = (

@@ -20,6 +20,7 @@ import httptools
 import trio
 
 from gateway.edge.listener import Watchdog
+from gateway.edge.streams import FastStream
 
 RECEIVE_SIZE = 65_536
 MAX_RESPONSE_HEAD = 65_536
@@ -68,12 +69,13 @@ class UpstreamConnection:
 
     def __init__(self, stream: trio.abc.Stream, pool: UpstreamPool) -> None:
         self.stream = stream
+        self._io = FastStream(stream)
         self.pool = pool
-        # Timeouts: the exchange runs in one cancel scope, and the pool's
-        # watchdog cancels it when the deadline of the current wait passes.
+        # Timeouts: the pool's watchdog closes the connection when the
+        # deadline of the current wait passes, which ends that wait (no
+        # cancel scope per exchange).
         self.deadline = math.inf
         self.timed_out = False
-        self.scope: trio.CancelScope | None = None
         self.reused = False
         self.idle_since = 0.0
         self._parser = httptools.HttpResponseParser(self)
@@ -125,16 +127,20 @@ class UpstreamConnection:
         return None
 
     def expire(self) -> None:
-        """The deadline of the current wait passed (the watchdog calls this)."""
+        """The deadline of the current wait passed (the watchdog calls this):
+        closing the socket wakes the task waiting on it."""
         self.timed_out = True
-        if self.scope is not None:
-            self.scope.cancel()
+        self.deadline = math.inf
+        if isinstance(self.stream, trio.SocketStream):  # upstreams are plain TCP or Unix
+            self.stream.socket.close()
 
     async def send(self, data: bytes, timeout: float) -> None:
         self.deadline = self.pool.watchdog.now + timeout
         try:
-            await self.stream.send_all(data)
+            await self._io.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+            if self.timed_out:
+                raise UpstreamTimeout(f"sending to {self.pool.origin} timed out") from None
             if self.reused and not self.received_any:
                 raise StaleConnection(str(error)) from None
             raise UpstreamError(f"send to {self.pool.origin} failed") from None
@@ -144,11 +150,13 @@ class UpstreamConnection:
     async def _receive(self, timeout: float) -> None:
         self.deadline = self.pool.watchdog.now + timeout
         try:
-            data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
+            data = await self._io.receive_some()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             data = b""
         finally:
             self.deadline = math.inf
+        if self.timed_out:
+            raise UpstreamTimeout(f"{self.pool.origin} did not answer in time")
         if not data:
             if self.reused and not self.received_any:
                 raise StaleConnection("closed before answering")
@@ -241,7 +249,6 @@ class UpstreamPool:
         """Keep the connection for the next exchange if its answer ended
         cleanly and the origin keeps it alive; close it otherwise."""
         self.watchdog.forget(connection)
-        connection.scope = None
         if (
             connection.complete
             and connection.upgraded_data is None
