@@ -78,7 +78,9 @@ def run_baselines(
             if wrk:
                 results.append(wrk_run(wrk, server.url, duration, out, pin))
         if upstream is not None:
-            with servers.NginxServer(nginx, pin=pin, proxy_to=upstream.removeprefix("http://")) as proxy:
+            with servers.NginxServer(
+                nginx, pin=pin, proxy_to=upstream.removeprefix("http://")
+            ) as proxy:
                 results.append(
                     _ping(
                         proxy.url,

@@ -254,7 +254,9 @@ class RawTrioServer(ServerProcess):
 
     def __init__(self, pin: bool = True) -> None:
         command = [sys.executable, "-m", "bench.load.raw_trio", "--bind", "127.0.0.1:0"]
-        super().__init__("raw Trio + httptools responder", command, {"PYTHONPATH": str(REPO_ROOT)}, pin)
+        super().__init__(
+            "raw Trio + httptools responder", command, {"PYTHONPATH": str(REPO_ROOT)}, pin
+        )
 
 
 # --- nginx ------------------------------------------------------------------------

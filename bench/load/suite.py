@@ -143,13 +143,21 @@ def _edge_rows(
     ):
         rate, p99 = _op_rate(r.get(label), op), _p(r.get(label), op, "p99")
         rows.append(
-            (what, _fmt(rate), f"bare Hypercorn-Trio: {_fmt(bare_rate)} req/s",
-             _ratio(rate, bare_rate))
+            (
+                what,
+                _fmt(rate),
+                f"bare Hypercorn-Trio: {_fmt(bare_rate)} req/s",
+                _ratio(rate, bare_rate),
+            )
         )
         rows.append(
-            (f"{what}, p99 {_fmt(p99, 2)} ms", _fmt(rate),
-             f"raw Trio + httptools: {_fmt(raw_rate)} req/s, p99 "
-             f"{_fmt(_p(raw, 'ping', 'p99'), 2)} ms", _ratio(rate, raw_rate))
+            (
+                f"{what}, p99 {_fmt(p99, 2)} ms",
+                _fmt(rate),
+                f"raw Trio + httptools: {_fmt(raw_rate)} req/s, p99 "
+                f"{_fmt(_p(raw, 'ping', 'p99'), 2)} ms",
+                _ratio(rate, raw_rate),
+            )
         )
     proxied = r.get("proxied")
     rate, p99 = _op_rate(proxied, "proxied"), _p(proxied, "proxied", "p99")

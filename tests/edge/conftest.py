@@ -89,18 +89,18 @@ def gateway(
     process.stop()
 
 
-def login(gateway: GatewayProcess, username: str, platform: str = "tws") -> httpx.Response:
+def login(gateway: GatewayProcess, user: str, platform: str = "tws") -> httpx.Response:
     """A user without a second factor: the password step opens the session."""
     answer = gateway.public.post(
-        "/v1/login", json={"username": username, "password": "secret123", "platform": platform}
+        "/v1/login", json={"username": user, "password": "secret123", "platform": platform}
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["status"] == "ok"
     return answer
 
 
-def session_token(gateway: GatewayProcess, username: str, platform: str = "tws") -> str:
-    answer = login(gateway, username, platform)
+def session_token(gateway: GatewayProcess, user: str, platform: str = "tws") -> str:
+    answer = login(gateway, user, platform)
     if platform == "portal":
         return answer.cookies["gw_session"]
     return str(answer.json()["token"])

@@ -5,6 +5,7 @@ The edge gateway runs with a 1 s header deadline, a 2 s idle deadline, 4 KiB
 of headers and 40 header lines (tests/edge/conftest.py).
 """
 
+import contextlib
 import json
 import shutil
 import socket
@@ -123,10 +124,8 @@ def test_a_chunked_body_over_the_limit_stops_being_read(gateway):
                 sock.sendall(chunk)
                 sent += len(chunk)
         answer = b""
-        try:
+        with contextlib.suppress(ConnectionResetError):
             answer = sock.recv(65536)
-        except ConnectionResetError:
-            pass
     assert sent < 64 * 1024 * 1024
     assert answer.startswith(b"HTTP/1.1 413 ")
 
@@ -249,7 +248,8 @@ def test_no_answer_is_a_traceback(gateway):
     # Invalid UTF-8 and NULs in a path, a header and a body: clear answers only.
     for data in (
         b"GET /v1/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"GET /auth/verify HTTP/1.1\r\nHost: x\r\nX-Forwarded-Uri: /\xff\r\nCookie: gw_session=\xff\r\n\r\n",
+        b"GET /auth/verify HTTP/1.1\r\nHost: x\r\nX-Forwarded-Uri: /\xff\r\n"
+        b"Cookie: gw_session=\xff\r\n\r\n",
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n\r\n",
     ):
         with connect(gateway.public_url) as sock:

@@ -51,11 +51,16 @@ def test_lockouts_and_rate_limits_are_counted(gateway, username):
     before = samples(gateway)
     for _ in range(10):
         gateway.public.post("/v1/login", json={"username": username, "password": "wrong1234"})
-    assert gateway.public.post(
-        "/v1/login", json={"username": username, "password": "secret123"}
-    ).json()["error"] == "locked"
+    assert (
+        gateway.public.post(
+            "/v1/login", json={"username": username, "password": "secret123"}
+        ).json()["error"]
+        == "locked"
+    )
     after = samples(gateway)
-    assert after[("gateway_lockouts_total", ())] - before.get(("gateway_lockouts_total", ()), 0) == 1
+    assert (
+        after[("gateway_lockouts_total", ())] - before.get(("gateway_lockouts_total", ()), 0) == 1
+    )
 
 
 def test_the_audit_log_has_a_line_per_security_event_and_no_secret(tmp_path, upstream, username):
@@ -117,9 +122,12 @@ def test_health_and_readiness(gateway):
 def test_per_ip_buckets_believe_forwarded_addresses_only_from_trusted_proxies(tmp_path):
     import httpx
 
-    config = TEST_CONFIG.replace("ip_rate = 1000.0", "ip_rate = 0.001").replace(
-        "ip_burst = 100000", "ip_burst = 2"
-    ) + f'\n[http]\ntrusted_proxies = ["{TRUSTED_PROXY}/32"]\n'
+    config = (
+        TEST_CONFIG.replace("ip_rate = 1000.0", "ip_rate = 0.001").replace(
+            "ip_burst = 100000", "ip_burst = 2"
+        )
+        + f'\n[http]\ntrusted_proxies = ["{TRUSTED_PROXY}/32"]\n'
+    )
     gateway = GatewayProcess(tmp_path / "data", config).start()
     body = {"username": "nobody", "password": "wrong1234"}
     try:

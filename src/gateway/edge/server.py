@@ -65,7 +65,14 @@ class DataPlaneServer:
             return runtime.ready, health_body
 
         self.app = DataPlane(
-            config, sessions, access, runtime.metrics, control, session_status, health, self.watchdog
+            config,
+            sessions,
+            access,
+            runtime.metrics,
+            control,
+            session_status,
+            health,
+            self.watchdog,
         )
         runtime.metrics.gauge(
             "gateway_open_connections",
