@@ -111,3 +111,14 @@ def test_forward_auth_keeps_the_session_alive(gateway, username):
 def test_client_sent_identity_headers_do_not_count(gateway):
     answer = verify(gateway, "/x", **{"X-Auth-User": "admin", "X-Auth-Session": "forged"})
     assert answer.status_code == 401
+
+
+def test_rules_match_the_path_the_proxy_will_serve(gateway, username):
+    # nginx resolves /open/../trade before routing but sends the raw URI:
+    # a public rule must not open the trading one.
+    gateway.create_user(username)
+    portal = {"Cookie": f"gw_session={session_token(gateway, username, platform='portal')}"}
+    for sneaky in ("/open/../trade/x", "/open/%2e%2e/trade/x", "/open/./../trade", "//trade/x"):
+        assert verify(gateway, sneaky).status_code == 401, sneaky
+        assert verify(gateway, sneaky, **portal).status_code == 403, sneaky
+    assert verify(gateway, "/trade/../open/x").status_code == 200

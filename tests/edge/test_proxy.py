@@ -10,7 +10,7 @@ import wsproto
 import wsproto.events
 
 from tests.edge.conftest import TRUSTED_PROXY, login, session_token
-from tests.edge.rawhttp import address
+from tests.edge.rawhttp import Responses, address, connect
 
 
 def upstream_view(answer: httpx.Response) -> dict:
@@ -225,3 +225,12 @@ def test_a_logout_closes_the_socket_too(gateway, username):
     assert socket_.receive() == "echo:x"
     gateway.public.post("/v1/logout", headers={"Authorization": f"Bearer {token}"})
     assert socket_.receive() is None
+
+
+def test_dot_segments_are_not_proxied(gateway):
+    for path in (b"/open/../app/x", b"/open/%2E%2E/app", b"/open/./x", b"/open/a\\..\\b"):
+        with connect(gateway.public_url) as sock:
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+            ((status, headers, _),) = Responses(sock).read()
+        assert status == 400, path
+        assert b"x-upstream" not in headers

@@ -28,6 +28,7 @@ from gateway.edge.listener import (
     Watchdog,
     encode_headers,
 )
+from gateway.edge.paths import has_dot_segments, normalize
 from gateway.edge.proxy import Exchange, forward, forward_websocket
 from gateway.edge.upstream import Origin, UpstreamError, UpstreamPool, UpstreamTimeout
 from gateway.errors import BadRequest, GatewayError, NotFound, RateLimited, Unauthenticated
@@ -144,6 +145,8 @@ class DataPlane:
                 return
             matched = self.routes.match(path)
             if matched is not None:
+                if has_dot_segments(path):
+                    raise BadRequest("Paths with . or .. segments are not proxied")
                 await self._proxy(request, connection, matched[0], matched[1])
             else:
                 await self._relay(request, connection)
@@ -206,7 +209,7 @@ class DataPlane:
             .upper()
         )
         end = uri.find(b"?")
-        matched = self.rules.match(uri if end < 0 else uri[:end])
+        matched = self.rules.match(normalize(uri if end < 0 else uri[:end]))
         rule = matched[1] if matched is not None else _DENY_ALL
         try:
             principal = self._access.authorize(rule, method, request.headers)
