@@ -130,7 +130,21 @@ def test_a_chunked_body_over_the_limit_stops_being_read(gateway):
     assert answer.startswith(b"HTTP/1.1 413 ")
 
 
-def test_a_slow_sender_is_cut_off_at_the_header_deadline(gateway):
+def test_a_slow_sender_is_cut_off_at_the_header_deadline(tmp_path, upstream):
+    # A long keep-alive deadline, so only the header deadline can end this.
+    config = edge_config(upstream.url).replace(
+        "idle_timeout_seconds = 2", "idle_timeout_seconds = 60"
+    )
+    gateway = GatewayProcess(tmp_path / "data", config).start()
+    try:
+        trickled, answer = _trickle_headers(gateway)
+    finally:
+        gateway.stop()
+    assert trickled < 200
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 408 ")
+
+
+def _trickle_headers(gateway) -> tuple[int, bytes]:
     import time
 
     with connect(gateway.public_url) as sock:
@@ -150,8 +164,7 @@ def test_a_slow_sender_is_cut_off_at_the_header_deadline(gateway):
             answer = read_until_closed(sock)
         except TimeoutError:
             pytest.fail("the slow request kept its connection")
-    assert trickled < 200
-    assert answer == b"" or answer.startswith(b"HTTP/1.1 408 ")
+    return trickled, answer
 
 
 def test_an_idle_keep_alive_connection_is_closed(gateway):

@@ -234,3 +234,13 @@ def test_dot_segments_are_not_proxied(gateway):
             ((status, headers, _),) = Responses(sock).read()
         assert status == 400, path
         assert b"x-upstream" not in headers
+
+
+def test_a_socket_closes_when_its_session_expires(gateway, username):
+    gateway.create_user(username)
+    token = login(gateway, username, "desktop").json()["token"]
+    socket_ = WebSocket(gateway.public_url, "/app/ws", [("authorization", f"Bearer {token}")])
+    socket_.send("x")
+    assert socket_.receive() == "echo:x"
+    gateway.advance(901)  # past the 15 idle minutes: the sweep ends the session
+    assert socket_.receive() is None
