@@ -40,7 +40,7 @@ from typing import Protocol
 import httptools
 import trio
 
-from gateway.edge.streams import FastStream
+from gateway.edge.streams import RawSocketStream
 from gateway.errors import GatewayError
 from gateway.http.wire import error_response
 
@@ -291,7 +291,6 @@ class HttpConnection:
         scheme: str = "http",
     ) -> None:
         self.stream = stream
-        self._io = FastStream(stream)
         self._watchdog = watchdog
         self.deadline = math.inf  # when the current wait ends the connection
         self.timed_out = False
@@ -401,7 +400,7 @@ class HttpConnection:
         if self._eof or self.upgraded_data is not None:
             raise _Closed()
         self.deadline = self._watchdog.now + timeout
-        data = await self._io.receive_some()
+        data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
         self.deadline = math.inf
         if not data:
             self._eof = True
@@ -421,7 +420,7 @@ class HttpConnection:
                 self.deadline = self._head_started + self.limits.header_timeout
             if self._eof or self.upgraded_data is not None:
                 return None
-            data = await self._io.receive_some()
+            data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
             if not data:
                 self._eof = True
                 return None
@@ -433,7 +432,7 @@ class HttpConnection:
 
     async def send(self, data: bytes) -> None:
         self.deadline = self._watchdog.now + self.limits.send_timeout
-        await self._io.send_all(data)
+        await self.stream.send_all(data)
         self.deadline = math.inf
 
     def _framing(
@@ -585,7 +584,7 @@ class HttpConnection:
         still be sending, and closing with unread bytes would reset the
         connection and could destroy the answer before the client reads it.
         So: no more writes, then read and drop a bounded amount, briefly."""
-        if self._eof or not isinstance(self.stream, trio.SocketStream):
+        if self._eof or not isinstance(self.stream, RawSocketStream):
             return
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             await self.stream.send_eof()
@@ -676,13 +675,15 @@ async def _connection(
         except OSError:
             await stream.aclose()
             return
-        served: trio.abc.Stream = stream
+        served: trio.abc.Stream
         scheme = "http"
         if ssl_wrap is not None:
             wrapped = await ssl_wrap(stream)
             if wrapped is None:
                 return
             served, scheme = wrapped, "https"
+        else:
+            served = RawSocketStream.adopt(stream)
         connection = HttpConnection(served, address, limits, handler, watchdog, scheme)
         try:
             await connection.serve()

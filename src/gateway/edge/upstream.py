@@ -20,7 +20,7 @@ import httptools
 import trio
 
 from gateway.edge.listener import Watchdog
-from gateway.edge.streams import FastStream
+from gateway.edge.streams import RawSocketStream
 
 RECEIVE_SIZE = 65_536
 MAX_RESPONSE_HEAD = 65_536
@@ -67,9 +67,8 @@ class Origin:
 class UpstreamConnection:
     """One connection to an origin, parsing one response at a time."""
 
-    def __init__(self, stream: trio.abc.Stream, pool: UpstreamPool) -> None:
+    def __init__(self, stream: RawSocketStream, pool: UpstreamPool) -> None:
         self.stream = stream
-        self._io = FastStream(stream)
         self.pool = pool
         # Timeouts: the pool's watchdog closes the connection when the
         # deadline of the current wait passes, which ends that wait (no
@@ -131,13 +130,12 @@ class UpstreamConnection:
         closing the socket wakes the task waiting on it."""
         self.timed_out = True
         self.deadline = math.inf
-        if isinstance(self.stream, trio.SocketStream):  # upstreams are plain TCP or Unix
-            self.stream.socket.close()
+        self.stream.close_now()
 
     async def send(self, data: bytes, timeout: float) -> None:
         self.deadline = self.pool.watchdog.now + timeout
         try:
-            await self._io.send_all(data)
+            await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
             if self.timed_out:
                 raise UpstreamTimeout(f"sending to {self.pool.origin} timed out") from None
@@ -150,7 +148,7 @@ class UpstreamConnection:
     async def _receive(self, timeout: float) -> None:
         self.deadline = self.pool.watchdog.now + timeout
         try:
-            data = await self._io.receive_some()
+            data = await self.stream.receive_some(RECEIVE_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             data = b""
         finally:
@@ -233,15 +231,15 @@ class UpstreamPool:
         with trio.move_on_after(self.connect_timeout) as scope:
             try:
                 if origin.unix_path is not None:
-                    stream: trio.abc.Stream = await trio.open_unix_socket(origin.unix_path)
+                    opened = await trio.open_unix_socket(origin.unix_path)
                 else:
-                    stream = await trio.open_tcp_stream(origin.host, origin.port)
+                    opened = await trio.open_tcp_stream(origin.host, origin.port)
             except OSError as error:
                 raise UpstreamError(f"cannot connect to {origin}: {error.strerror}") from None
         if scope.cancelled_caught:
             raise UpstreamTimeout(f"connecting to {origin} timed out")
         self.connects += 1
-        connection = UpstreamConnection(stream, self)
+        connection = UpstreamConnection(RawSocketStream.adopt(opened), self)
         self.watchdog.watch(connection)
         return connection
 
@@ -269,6 +267,5 @@ class UpstreamPool:
             await _close(self._idle.pop().stream)
 
 
-async def _close(stream: trio.abc.Stream) -> None:
-    with trio.CancelScope(shield=True), trio.move_on_after(1):
-        await stream.aclose()
+async def _close(stream: RawSocketStream) -> None:
+    stream.close_now()
