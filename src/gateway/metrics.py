@@ -37,6 +37,21 @@ def _number(value: float) -> str:
     return repr(float(value)) if not float(value).is_integer() else str(int(value))
 
 
+def _simple(
+    name: str,
+    help: str,
+    kind: str,
+    label_names: tuple[str, ...],
+    values: dict[tuple[str, ...], float],
+) -> Iterable[str]:
+    """A counter's or gauge's lines: HELP, TYPE, one sample per label set."""
+    yield f"# HELP {name} {help}"
+    yield f"# TYPE {name} {kind}"
+    for label_values, value in sorted(values.items()):
+        labels = _labels(tuple(zip(label_names, label_values, strict=True)))
+        yield f"{name}{labels} {_number(value)}"
+
+
 class Counter:
     def __init__(self, name: str, help: str, label_names: Sequence[str] = ()) -> None:
         self.name, self.help, self.label_names = name, help, tuple(label_names)
@@ -49,11 +64,7 @@ class Counter:
         return self.values.get(label_values, 0.0)
 
     def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} counter"
-        for values, count in sorted(self.values.items()):
-            labels = _labels(tuple(zip(self.label_names, values, strict=True)))
-            yield f"{self.name}{labels} {_number(count)}"
+        return _simple(self.name, self.help, "counter", self.label_names, self.values)
 
 
 class Gauge:
@@ -69,11 +80,7 @@ class Gauge:
         self.name, self.help, self.label_names, self.read = name, help, tuple(label_names), read
 
     def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} gauge"
-        for values, value in sorted(self.read().items()):
-            labels = _labels(tuple(zip(self.label_names, values, strict=True)))
-            yield f"{self.name}{labels} {_number(value)}"
+        return _simple(self.name, self.help, "gauge", self.label_names, self.read())
 
 
 class Histogram:

@@ -108,16 +108,7 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
 
     @app.post("/admin/v1/users/<username>/api-keys")
     async def create_api_key(username: str) -> Response:
-        form = await body(schemas.CreateApiKeyRequest)
-        new = await support.create_api_key(
-            path_param(username),
-            form.name,
-            schemas.api_key_scopes(form),
-            by="support",
-            rate=form.rate,
-            burst=form.burst,
-        )
-        return json(schemas.api_key_info(new.record, new.token), status=201)
+        return await new_api_key(support, path_param(username), by="support")
 
     @app.get("/admin/v1/users/<username>/api-keys")
     async def list_api_keys(username: str) -> Response:

@@ -115,16 +115,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
     @app.post("/v1/api-keys")
     async def create_api_key() -> Response:
         session = sessions.authenticate(_token())
-        form = await body(schemas.CreateApiKeyRequest)
-        new = await runtime.core.support.create_api_key(
-            session.username,
-            form.name,
-            schemas.api_key_scopes(form),
-            by="user",
-            rate=form.rate,
-            burst=form.burst,
-        )
-        return json(schemas.api_key_info(new.record, new.token), status=201)
+        return await new_api_key(runtime.core.support, session.username, by="user")
 
     @app.get("/v1/api-keys")
     async def list_api_keys() -> Response:

@@ -10,6 +10,8 @@ from quart import Quart, Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from gateway import schemas
+from gateway.auth.support import SupportDesk
 from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.http.wire import decode, encode, error_response
 
@@ -100,6 +102,20 @@ def install_error_handlers(app: Quart) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = json({"error": "internal_error", "message": "Internal error"}, status=500)
         return response
+
+
+async def new_api_key(support: SupportDesk, username: str, *, by: str) -> Response:
+    """``POST .../api-keys`` for ``username``: the new key, shown once."""
+    form = await body(schemas.CreateApiKeyRequest)
+    new = await support.create_api_key(
+        username,
+        form.name,
+        schemas.api_key_scopes(form),
+        by=by,
+        rate=form.rate,
+        burst=form.burst,
+    )
+    return json(schemas.api_key_info(new.record, new.token), status=201)
 
 
 def path_param(value: Any, limit: int = 128) -> str:
