@@ -7,7 +7,7 @@ from quart import Response, request
 from _fastcore import ct_equal
 from gateway import schemas
 from gateway.errors import Forbidden, NotFound, Unauthenticated
-from gateway.http.common import body, create_app, json, path_param
+from gateway.http.common import body, create_app, json, new_api_key, path_param
 from gateway.http.hotpath import ASGIApp
 from gateway.http.openapi import ADMIN, openapi_document
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
