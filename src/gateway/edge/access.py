@@ -14,58 +14,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from gateway.auth.apikeys import ApiKeyRegistry, is_api_key
+from gateway.auth.apikeys import ApiKeyRegistry
 from gateway.auth.sessions import Session, SessionKind, SessionRegistry
 from gateway.config import AccessRule
+from gateway.credentials import find_credential
 from gateway.edge.listener import encode_headers
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.store.base import ApiKeyRecord
 
-SESSION_COOKIE = b"gw_session"
-_COOKIE_PREFIX = SESSION_COOKIE + b"="
-MAX_TOKEN = 256
 UNLIMITED = b"unlimited"
 IDENTITY_CACHE = 200_000
 T = TypeVar("T")
 
 Headers = list[tuple[bytes, bytes]]
-
-
-@dataclass(frozen=True, slots=True)
-class Credential:
-    token: str
-    api_key: bool
-
-
-def find_credential(headers: Sequence[tuple[bytes, bytes]]) -> Credential | None:
-    """The credential a request carries (over-long values count as none)."""
-    cookie: bytes | None = None
-    bearer: bytes | None = None
-    for name, value in headers:
-        if name == b"x-api-key":
-            if 0 < len(value) <= MAX_TOKEN:
-                return Credential(value.decode("latin-1"), True)
-        elif name == b"authorization":
-            # RFC 9110 11.1: the scheme is case-insensitive.
-            if value[:7].lower() == b"bearer " and len(value) <= MAX_TOKEN + 7:
-                bearer = value[7:].strip()
-        elif name == b"cookie" and cookie is None and _COOKIE_PREFIX in value:
-            cookie = _cookie_value(value)
-    if bearer:
-        token = bearer.decode("latin-1")
-        return Credential(token, is_api_key(token))
-    if cookie:
-        return Credential(cookie.decode("latin-1"), False)
-    return None
-
-
-def _cookie_value(header: bytes) -> bytes | None:
-    for part in header.split(b";"):
-        part = part.strip()
-        if part.startswith(_COOKIE_PREFIX):
-            value = part[len(_COOKIE_PREFIX) :]
-            return value if 0 < len(value) <= MAX_TOKEN else None
-    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ import trio
 from gateway import schemas
 from gateway.auth.sessions import Session, SessionRegistry
 from gateway.config import AccessRule, Config, RouteConfig
-from gateway.edge.access import AccessControl, PrefixTable, Principal, find_credential
+from gateway.credentials import session_token
+from gateway.edge.access import AccessControl, PrefixTable, Principal
 from gateway.edge.forwarded import TrustedProxies
 from gateway.edge.listener import (
     HttpConnection,
@@ -333,10 +334,10 @@ def _wants_redirect(request: Request) -> bool:
 
 
 def _session_token(request: Request) -> str:
-    credential = find_credential(request.headers)
-    if credential is None or credential.api_key:
+    token = session_token(request.headers)
+    if token is None:
         raise Unauthenticated()
-    return credential.token
+    return token
 
 
 __all__ = ["CLIENT_HEADER", "BadGateway", "DataPlane", "GatewayTimeout", "NotFound"]

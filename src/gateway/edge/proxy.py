@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import trio
 
+from gateway.credentials import COOKIE_NAME
 from gateway.edge.listener import Headers, HttpConnection, Request
 from gateway.edge.upstream import (
     StaleConnection,
@@ -48,7 +49,6 @@ HOP_BY_HOP = frozenset(
 )
 _RESPONSE_DROP = HOP_BY_HOP | {b"date"}
 _CLIENT_DROP = (b"x-auth-", b"x-gateway-", b"x-forwarded-")
-SESSION_COOKIE = b"gw_session"
 _NONE: frozenset[bytes] = frozenset()
 PUMP_SIZE = 65_536
 
@@ -78,9 +78,7 @@ def _named_in_connection(headers: Headers) -> frozenset[bytes]:
 
 
 def _without_session_cookie(value: bytes) -> bytes:
-    kept = [
-        part for part in value.split(b";") if not part.strip().startswith(SESSION_COOKIE + b"=")
-    ]
+    kept = [part for part in value.split(b";") if not part.strip().startswith(COOKIE_NAME + b"=")]
     return b";".join(kept).strip()
 
 
@@ -118,7 +116,7 @@ def request_head(
                 continue
             if name == b"authorization" and value[:7].lower() == b"bearer ":
                 continue
-            if name == b"cookie" and SESSION_COOKIE in value:
+            if name == b"cookie" and COOKIE_NAME in value:
                 value = _without_session_cookie(value)
                 if not value:
                     continue

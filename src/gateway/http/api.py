@@ -17,9 +17,10 @@ from quart import Response, request
 from gateway import __version__, schemas
 from gateway.auth.flow import LoggedIn
 from gateway.auth.sessions import Platform, Session, SessionEvent, SessionRegistry
+from gateway.credentials import SESSION_COOKIE
 from gateway.errors import Unauthenticated
 from gateway.http.common import body, create_app, json, new_api_key, path_param
-from gateway.http.hotpath import SESSION_COOKIE, HotPaths, Scope, request_token
+from gateway.http.hotpath import HotPaths, Scope, request_token
 from gateway.http.openapi import openapi_document
 from gateway.http.wire import Headers, json_response
 from gateway.runtime import Runtime

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from gateway.credentials import session_token
 from gateway.errors import GatewayError
 from gateway.http.wire import Headers, error_response
 
@@ -22,31 +23,10 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 HotHandler = Callable[[Scope], tuple[int, Headers, bytes]]
 
-SESSION_COOKIE = "gw_session"
-_COOKIE_PREFIX = SESSION_COOKIE.encode() + b"="
-_MAX_TOKEN = 256
-
 
 def request_token(scope: Scope) -> str | None:
-    """The session token of a request: ``Authorization: Bearer`` first, then
-    the session cookie. Over-long values are treated as absent."""
-    cookie_token = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            if value[:7].lower() == b"bearer " and len(value) <= _MAX_TOKEN + 7:
-                return str(value[7:].strip().decode("latin-1"))
-        elif name == b"cookie" and cookie_token is None:
-            cookie_token = _cookie_value(value)
-    return cookie_token
-
-
-def _cookie_value(header: bytes) -> str | None:
-    for part in header.split(b";"):
-        part = part.strip()
-        if part.startswith(_COOKIE_PREFIX):
-            value = part[len(_COOKIE_PREFIX) :]
-            return value.decode("latin-1") if 0 < len(value) <= _MAX_TOKEN else None
-    return None
+    """The session token of an ASGI request (see ``gateway.credentials``)."""
+    return session_token(scope["headers"])
 
 
 def client_ip(scope: Scope) -> str:
