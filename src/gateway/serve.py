@@ -35,6 +35,9 @@ def hypercorn_config(bind: str, config: Config, *, tls: bool = True) -> Hypercor
     server.graceful_timeout = 5
     server.max_app_queue_size = 10
     server.h11_max_incomplete_size = 16 * 1024
+    # Hypercorn's default of 100 resets connections under a burst; the
+    # control plane's Unix socket refuses connects at once when it is full.
+    server.backlog = config.http.backlog
     if tls and config.http.certfile and config.http.keyfile:
         server.certfile, server.keyfile = config.http.certfile, config.http.keyfile
     return server

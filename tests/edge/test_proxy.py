@@ -244,3 +244,38 @@ def test_a_socket_closes_when_its_session_expires(gateway, username):
     assert socket_.receive() == "echo:x"
     gateway.advance(901)  # past the 15 idle minutes: the sweep ends the session
     assert socket_.receive() is None
+
+
+def test_a_unix_socket_upstream_with_a_full_backlog_is_waited_for():
+    import socket as sockets
+    import tempfile
+
+    import trio
+
+    from gateway.edge.listener import Watchdog
+    from gateway.edge.upstream import Origin, UpstreamPool
+
+    path = tempfile.mkdtemp() + "/upstream.sock"
+    listener = sockets.socket(sockets.AF_UNIX)
+    listener.bind(path)
+    listener.listen(1)
+
+    async def main():
+        pool = UpstreamPool(Origin.parse(f"unix:{path}"), Watchdog(), connect_timeout=10)
+        first = await pool.acquire()
+        second = await pool.acquire()  # the backlog (1) is full after these
+
+        async def accept_soon():
+            await trio.sleep(0.2)  # the listener catches up only later
+            accepted.append(listener.accept()[0])
+
+        accepted = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(accept_soon)
+            third = await pool.acquire()  # refused with EAGAIN until then
+        await third.send(b"ping", timeout=5)
+        for connection in (first, second, third):
+            await pool.discard(connection)
+
+    trio.run(main)
+    listener.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import socket
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from gateway.edge.streams import RawSocketStream
 
 RECEIVE_SIZE = 65_536
 MAX_RESPONSE_HEAD = 65_536
+CONNECT_RETRY_SECONDS = 0.005
 
 
 class UpstreamError(Exception):
@@ -231,15 +233,16 @@ class UpstreamPool:
         with trio.move_on_after(self.connect_timeout) as scope:
             try:
                 if origin.unix_path is not None:
-                    opened = await trio.open_unix_socket(origin.unix_path)
+                    stream = await _connect_unix(origin.unix_path)
                 else:
                     opened = await trio.open_tcp_stream(origin.host, origin.port)
+                    stream = RawSocketStream.adopt(opened)
             except OSError as error:
                 raise UpstreamError(f"cannot connect to {origin}: {error.strerror}") from None
         if scope.cancelled_caught:
             raise UpstreamTimeout(f"connecting to {origin} timed out")
         self.connects += 1
-        connection = UpstreamConnection(RawSocketStream.adopt(opened), self)
+        connection = UpstreamConnection(stream, self)
         self.watchdog.watch(connection)
         return connection
 
@@ -265,6 +268,26 @@ class UpstreamPool:
     async def aclose(self) -> None:
         while self._idle:
             await _close(self._idle.pop().stream)
+
+
+async def _connect_unix(path: str) -> RawSocketStream:
+    """Connect to a Unix socket. One whose listen backlog is full refuses at
+    once with EAGAIN (where TCP would retry its SYN, and where
+    ``trio.open_unix_socket`` would hand back an unconnected socket): wait a
+    moment and try again, until the caller's deadline."""
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            sock.connect(path)
+        except BlockingIOError:
+            sock.close()
+            await trio.sleep(CONNECT_RETRY_SECONDS)
+            continue
+        except OSError:
+            sock.close()
+            raise
+        return RawSocketStream(sock)
 
 
 async def _close(stream: RawSocketStream) -> None:
