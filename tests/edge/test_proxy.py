@@ -252,8 +252,8 @@ def test_a_unix_socket_upstream_with_a_full_backlog_is_waited_for():
 
     import trio
 
-    from gateway.edge.listener import Watchdog
     from gateway.edge.upstream import Origin, UpstreamPool
+    from gateway.edge.watchdog import Watchdog
 
     path = tempfile.mkdtemp() + "/upstream.sock"
     listener = sockets.socket(sockets.AF_UNIX)

@@ -18,7 +18,7 @@ from gateway.auth.apikeys import ApiKeyRegistry
 from gateway.auth.sessions import Session, SessionKind, SessionRegistry
 from gateway.config import AccessRule
 from gateway.credentials import find_credential
-from gateway.edge.listener import encode_headers
+from gateway.edge.wire import encode_headers
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.store.base import ApiKeyRecord
 

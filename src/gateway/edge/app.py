@@ -22,16 +22,12 @@ from gateway.config import AccessRule, Config, RouteConfig
 from gateway.credentials import session_token
 from gateway.edge.access import AccessControl, PrefixTable, Principal
 from gateway.edge.forwarded import TrustedProxies
-from gateway.edge.listener import (
-    HttpConnection,
-    ProtocolError,
-    Request,
-    Watchdog,
-    encode_headers,
-)
+from gateway.edge.listener import HttpConnection, Request
 from gateway.edge.paths import has_dot_segments, normalize
 from gateway.edge.proxy import Exchange, forward, forward_websocket
 from gateway.edge.upstream import Origin, UpstreamError, UpstreamPool, UpstreamTimeout
+from gateway.edge.watchdog import Watchdog
+from gateway.edge.wire import ProtocolError, encode_headers
 from gateway.errors import BadRequest, GatewayError, NotFound, RateLimited, Unauthenticated
 from gateway.http.wire import JSON, encode, error_response
 from gateway.metrics import Metrics

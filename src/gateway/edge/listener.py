@@ -27,20 +27,25 @@ bounded memory.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import math
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from email.utils import formatdate
-from typing import Protocol
 
 import httptools
 import trio
 
 from gateway.edge.streams import RawSocketStream
+from gateway.edge.watchdog import Watchdog
+from gateway.edge.wire import (
+    Headers,
+    PayloadTooLarge,
+    ProtocolError,
+    encode_headers,
+    http_date,
+    status_line,
+)
 from gateway.errors import GatewayError
 from gateway.http.wire import error_response
 
@@ -50,40 +55,6 @@ RECEIVE_SIZE = 65_536
 DRAIN_LIMIT = 65_536  # body bytes read and dropped after an answer, to keep a connection
 LINGER_BYTES = 1 << 20  # read and dropped after a refusal, before the close
 LINGER_SECONDS = 2.0
-STATUS_PHRASES = {
-    100: b"Continue",
-    101: b"Switching Protocols",
-    200: b"OK",
-    201: b"Created",
-    202: b"Accepted",
-    204: b"No Content",
-    301: b"Moved Permanently",
-    302: b"Found",
-    304: b"Not Modified",
-    400: b"Bad Request",
-    401: b"Unauthorized",
-    403: b"Forbidden",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    408: b"Request Timeout",
-    409: b"Conflict",
-    413: b"Content Too Large",
-    414: b"URI Too Long",
-    423: b"Locked",
-    429: b"Too Many Requests",
-    431: b"Request Header Fields Too Large",
-    500: b"Internal Server Error",
-    502: b"Bad Gateway",
-    503: b"Service Unavailable",
-    504: b"Gateway Timeout",
-    505: b"HTTP Version Not Supported",
-}
-_STATUS_LINES = {
-    code: b"HTTP/1.1 %d %s\r\n" % (code, phrase) for code, phrase in STATUS_PHRASES.items()
-}
-_ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
-
-Headers = list[tuple[bytes, bytes]]
 _PLAIN_CONNECTION = frozenset({b"", b"keep-alive", b"close", b"upgrade"})
 
 
@@ -96,52 +67,6 @@ class ConnectionLimits:
     idle_timeout: float = 30.0
     body_timeout: float = 30.0
     send_timeout: float = 30.0
-
-
-class ProtocolError(GatewayError):
-    """The client broke HTTP/1.1 or a limit: answer, then close."""
-
-    code = "bad_request"
-    status = 400
-    default_message = "Malformed HTTP request"
-
-    def __init__(self, message: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status  # type: ignore[misc]
-
-
-class PayloadTooLarge(ProtocolError):
-    def __init__(self) -> None:
-        super().__init__("Request body too large", 413)
-
-
-def status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
-    return line if line is not None else b"HTTP/1.1 %d Status\r\n" % status
-
-
-class _HttpDate:
-    """The Date header line, formatted again by the watchdog's tick (a
-    second's precision is all HTTP asks of it)."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self.line = b""
-        self.refresh()
-
-    def refresh(self) -> None:
-        now = int(time.time())
-        if now != self._second:
-            self._second = now
-            self.line = b"date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
-
-
-http_date = _HttpDate()
-
-
-def encode_headers(headers: Headers) -> bytes:
-    """Header lines, encoded once where a handler answers the same ones often."""
-    return b"".join(b"%s: %s\r\n" % pair for pair in headers)
 
 
 class Request:
@@ -233,45 +158,6 @@ class Request:
 
 
 Handler = Callable[[Request, "HttpConnection"], Awaitable[None]]
-
-
-class Watched(Protocol):
-    """A client or upstream connection: ``deadline`` (trio time) of the wait
-    it is in, ``expire()`` when it passes."""
-
-    deadline: float
-
-    def expire(self) -> None: ...
-
-
-class Watchdog:
-    """The deadlines of every open connection, checked on a coarse tick.
-
-    A cancel scope per receive and per send would cost the hot path two
-    scope set-ups and two deadline-heap updates per request (a third of the
-    data plane's CPU when measured); instead a connection writes its next
-    deadline into a float before it waits, and this one task cancels the
-    connections whose deadline has passed. Deadlines are precise to a tick.
-    """
-
-    def __init__(self, tick: float = 0.25) -> None:
-        self.tick = tick
-        self.now = trio.current_time()
-        self._watched: set[Watched] = set()
-
-    def watch(self, item: Watched) -> None:
-        self._watched.add(item)
-
-    def forget(self, item: Watched) -> None:
-        self._watched.discard(item)
-
-    async def run(self) -> None:
-        while True:
-            await trio.sleep(self.tick)
-            self.now = now = trio.current_time()
-            http_date.refresh()
-            for connection in [c for c in self._watched if c.deadline <= now]:
-                connection.expire()
 
 
 class _Closed(Exception):
@@ -595,102 +481,3 @@ class HttpConnection:
                     if not data:
                         break
                     dropped += len(data)
-
-
-@dataclass
-class ListenerStats:
-    open_connections: int = 0
-    accepted: int = 0
-    refused_over_cap: int = 0
-
-
-async def serve_connections(
-    listeners: list[trio.SocketListener],
-    handler: Handler,
-    limits: ConnectionLimits,
-    *,
-    max_connections: int,
-    stats: ListenerStats,
-    watchdog: Watchdog,
-    ssl_wrap: Callable[[trio.SocketStream], Awaitable[trio.abc.Stream | None]] | None = None,
-) -> None:
-    """Accept on every listener, one task per connection, at most
-    ``max_connections`` open: past the cap the next ``accept`` waits, so
-    new clients queue in the kernel's listen backlog."""
-    slots = trio.CapacityLimiter(max_connections)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(watchdog.run)
-        for listener in listeners:
-            nursery.start_soon(
-                _accept_loop, listener, handler, limits, slots, stats, ssl_wrap, watchdog
-            )
-
-
-async def _accept_loop(
-    listener: trio.SocketListener,
-    handler: Handler,
-    limits: ConnectionLimits,
-    slots: trio.CapacityLimiter,
-    stats: ListenerStats,
-    ssl_wrap: Callable[[trio.SocketStream], Awaitable[trio.abc.Stream | None]] | None,
-    watchdog: Watchdog,
-) -> None:
-    async with listener, trio.open_nursery() as nursery:
-        while True:
-            token = object()
-            await slots.acquire_on_behalf_of(token)
-            try:
-                stream = await listener.accept()
-            except OSError as error:
-                slots.release_on_behalf_of(token)
-                if error.errno in _ACCEPT_RETRY_ERRNOS:
-                    log.error("accept: %s; pausing 100 ms", errno.errorcode[error.errno])
-                    await trio.sleep(0.1)
-                    continue
-                raise
-            except BaseException:
-                slots.release_on_behalf_of(token)
-                raise
-            stats.accepted += 1
-            nursery.start_soon(
-                _connection, stream, handler, limits, slots, token, stats, ssl_wrap, watchdog
-            )
-
-
-async def _connection(
-    stream: trio.SocketStream,
-    handler: Handler,
-    limits: ConnectionLimits,
-    slots: trio.CapacityLimiter,
-    token: object,
-    stats: ListenerStats,
-    ssl_wrap: Callable[[trio.SocketStream], Awaitable[trio.abc.Stream | None]] | None,
-    watchdog: Watchdog,
-) -> None:
-    stats.open_connections += 1
-    try:
-        try:
-            peer = stream.socket.getpeername()
-            address = peer[0] if isinstance(peer, tuple) else "unix"
-        except OSError:
-            await stream.aclose()
-            return
-        served: trio.abc.Stream
-        scheme = "http"
-        if ssl_wrap is not None:
-            wrapped = await ssl_wrap(stream)
-            if wrapped is None:
-                return
-            served, scheme = wrapped, "https"
-        else:
-            served = RawSocketStream.adopt(stream)
-        connection = HttpConnection(served, address, limits, handler, watchdog, scheme)
-        try:
-            await connection.serve()
-        except Exception:
-            # A handler bug must not take the listener down with it; the
-            # client already got an answer or a close.
-            log.exception("data plane connection failed")
-    finally:
-        stats.open_connections -= 1
-        slots.release_on_behalf_of(token)

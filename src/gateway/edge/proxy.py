@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import trio
 
 from gateway.credentials import COOKIE_NAME
-from gateway.edge.listener import Headers, HttpConnection, Request
+from gateway.edge.listener import HttpConnection, Request
 from gateway.edge.upstream import (
     StaleConnection,
     UpstreamConnection,
@@ -29,6 +29,7 @@ from gateway.edge.upstream import (
     UpstreamPool,
     UpstreamTimeout,
 )
+from gateway.edge.wire import Headers
 
 # RFC 9110 7.6.1, plus the framing headers the proxy sets itself.
 HOP_BY_HOP = frozenset(

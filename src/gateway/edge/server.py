@@ -9,10 +9,12 @@ import trio
 
 from gateway import __version__, schemas
 from gateway.auth.sessions import Session
+from gateway.edge.accept import ListenerStats, serve_connections
 from gateway.edge.access import AccessControl, WithdrawalTiers
 from gateway.edge.app import DataPlane
-from gateway.edge.listener import ConnectionLimits, ListenerStats, Watchdog, serve_connections
+from gateway.edge.listener import ConnectionLimits
 from gateway.edge.upstream import Origin, UpstreamPool
+from gateway.edge.watchdog import Watchdog
 from gateway.http.wire import encode
 from gateway.runtime import Runtime
 

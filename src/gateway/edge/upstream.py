@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import httptools
 import trio
 
-from gateway.edge.listener import Watchdog
 from gateway.edge.streams import RawSocketStream
+from gateway.edge.watchdog import Watchdog
 
 RECEIVE_SIZE = 65_536
 MAX_RESPONSE_HEAD = 65_536
