@@ -28,7 +28,7 @@ from gateway.edge.proxy import Exchange, forward, forward_websocket
 from gateway.edge.upstream import Origin, UpstreamError, UpstreamPool, UpstreamTimeout
 from gateway.edge.watchdog import Watchdog
 from gateway.edge.wire import ProtocolError, encode_headers
-from gateway.errors import BadRequest, GatewayError, NotFound, RateLimited, Unauthenticated
+from gateway.errors import BadRequest, GatewayError, RateLimited, Unauthenticated
 from gateway.http.wire import JSON, encode, error_response
 from gateway.metrics import Metrics
 
@@ -336,4 +336,4 @@ def _session_token(request: Request) -> str:
     return token
 
 
-__all__ = ["CLIENT_HEADER", "BadGateway", "DataPlane", "GatewayTimeout", "NotFound"]
+__all__ = ["CLIENT_HEADER", "BadGateway", "DataPlane", "GatewayTimeout"]
