@@ -1,6 +1,7 @@
 """The reverse proxy end to end: a real gateway in front of a real upstream."""
 
 import hashlib
+import json
 import os
 import socket
 
@@ -279,3 +280,19 @@ def test_a_unix_socket_upstream_with_a_full_backlog_is_waited_for():
 
     trio.run(main)
     listener.close()
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(gateway):
+    with connect(gateway.public_url) as sock:
+        sock.sendall(
+            b"POST /open/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        interim = sock.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+        sock.sendall(b"hello")
+        ((status, _, body),) = Responses(sock).read()
+    assert status == 200
+    view = json.loads(body)
+    assert view["body_bytes"] == 5
+    assert "expect" not in {name for name, _ in view["headers"]}
