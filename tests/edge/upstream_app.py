@@ -30,7 +30,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "websocket":
         await _echo_socket(receive, send)
         return
-    query = parse_qs(scope["query_string"].decode())
+    query = parse_qs(scope["query_string"].decode("latin-1"))
     digest = hashlib.sha256()
     seen = 0
     while True:
@@ -54,8 +54,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     answer = {
         "method": scope["method"],
         "path": path,
-        "query": scope["query_string"].decode(),
-        "headers": [[k.decode(), v.decode()] for k, v in scope["headers"]],
+        "query": scope["query_string"].decode("latin-1"),
+        "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
         "body_bytes": seen,
         "body_sha256": digest.hexdigest(),
         "client_port": scope["client"][1] if scope.get("client") else None,

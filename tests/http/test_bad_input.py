@@ -131,3 +131,12 @@ def test_bodies_the_handler_does_not_need_do_not_stall_the_connection(gateway):
         assert answer.headers["connection"] == "close"
     with httpx.Client(base_url=gateway.public_url, timeout=5) as client:
         assert client.get("/v1/session").status_code == 401
+
+
+def test_invalid_utf8_inside_a_json_string_is_bad_request(gateway):
+    for body in (b'{"username": "\xff\xfe", "password": "x"}', b'{"username": "a\x80"}'):
+        answer = gateway.public.post(
+            "/v1/login", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"] == "bad_request"

@@ -231,6 +231,8 @@ class HttpConnection:
         request.method = parser.get_method().decode("ascii")
         request.version = version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
+            if version == "0.9":  # a request line without a version: malformed here
+                self._fail(ProtocolError("Malformed request line"))
             self._fail(ProtocolError("HTTP version not supported", 505))
         request.keep_alive = parser.should_keep_alive()
         request.upgrade = parser.should_upgrade()

@@ -35,7 +35,8 @@ def decode(raw: bytes, into: type[T]) -> T:
         return decoder.decode(raw)  # type: ignore[no-any-return]
     except msgspec.ValidationError as exc:
         raise BadRequest(f"invalid body: {exc}") from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        # msgspec raises UnicodeDecodeError for invalid UTF-8 inside a string.
         raise BadRequest("body is not valid JSON") from None
 
 
