@@ -3,6 +3,7 @@
     python -m bench.load run SCENARIO [--target URL] [--duration S] [--users N] [--out DIR]
     python -m bench.load baseline [--duration S]     bare Hypercorn-Trio app, nginx, wrk
     python -m bench.load suite [--duration S]        baselines + every scenario + load.md
+    python -m bench.load edge [--rounds N]           the data plane against its baselines
     python -m bench.load report [--out DIR]          load.md from the JSON files in DIR
     python -m bench.load list                        the scenarios
 
@@ -93,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="load.md, and each run's table and plot, from the JSON files of --out"
     )
     summary.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    edge = commands.add_parser(
+        "edge", help="the data plane against its baselines, interleaved in rounds"
+    )
+    edge.add_argument("--rounds", type=int, default=3)
+    edge.add_argument("--duration", type=float, default=6.0, help="seconds per run")
+    edge.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    edge.add_argument("--no-pin", action="store_true")
+    edge.add_argument("--quiet", action="store_true", help="no progress lines")
     commands.add_parser("list", help="the scenarios")
     return parser
 
@@ -134,6 +143,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         table = summarize(args.out)
         (args.out / "load.md").write_text(table)
         print(table)
+        return 0
+    if args.command == "edge":
+        from bench.load.edge import run_edge
+
+        if not 1 <= args.rounds <= 20:
+            raise ValueError("--rounds is 1 to 20")
+        print(run_edge(args.rounds, args.duration, args.out, not args.no_pin, not args.quiet))
         return 0
     if args.command == "suite":
         from bench.load.suite import run_suite

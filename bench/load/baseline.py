@@ -35,7 +35,7 @@ def run_baselines(
     results = []
     with servers.RawTrioServer(pin=pin) as raw:
         results.append(
-            _ping(
+            ping_baseline(
                 raw.url,
                 "baseline-raw-trio",
                 "raw Trio + httptools responder",
@@ -48,7 +48,7 @@ def run_baselines(
         )
     with servers.BareAppServer(pin=pin) as bare:
         results.append(
-            _ping(
+            ping_baseline(
                 bare.url,
                 "baseline-bare-hypercorn-trio",
                 "bare Hypercorn-Trio app",
@@ -63,7 +63,7 @@ def run_baselines(
     if nginx:
         with servers.NginxServer(nginx, pin=pin) as server:
             results.append(
-                _ping(
+                ping_baseline(
                     server.url,
                     "baseline-nginx",
                     "nginx return 200",
@@ -82,7 +82,7 @@ def run_baselines(
                 nginx, pin=pin, proxy_to=upstream.removeprefix("http://")
             ) as proxy:
                 results.append(
-                    _ping(
+                    ping_baseline(
                         proxy.url,
                         "baseline-nginx-proxy-pass",
                         "nginx proxy_pass to the small upstream",
@@ -108,7 +108,7 @@ def small_upstream() -> Iterator[str]:
         yield upstream.url
 
 
-def _ping(
+def ping_baseline(
     url: str,
     label: str,
     server: str,

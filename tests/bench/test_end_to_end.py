@@ -160,3 +160,28 @@ def test_cli_refuses_remote_targets_and_lists_scenarios(capsys: pytest.CaptureFi
     assert main(["run", "ping", "--duration", "0"]) == 2
     assert main(["list"]) == 0
     assert "credential-stuffing" in capsys.readouterr().out
+
+
+def test_forward_auth_runs_and_the_edge_table_sets_each_round_against_its_baseline(
+    gateway: GatewayServer, tmp_path: Path
+) -> None:
+    from bench.load.edge import summarize_edge
+
+    result = against(
+        gateway,
+        "session-traffic",
+        tmp_path,
+        users=2,
+        connections=2,
+        max_requests=200,
+        extra={"mix": "auth_verify"},
+        label="forward-auth-r1",
+    )
+    assert only_ok(result["ops"]["auth_verify"])
+    rate = result["ops"]["auth_verify"]["ok_rate_per_s"]
+    # A raw-Trio baseline of the same round that answered twice as fast.
+    baseline = {"ops": {"ping": {**result["ops"]["auth_verify"], "ok_rate_per_s": 2 * rate}}}
+    (tmp_path / "baseline-raw-trio-r1.json").write_text(json.dumps(baseline))
+    table = summarize_edge(tmp_path, 1)
+    assert "| forward-auth / raw | 0.50 | 0.50 | 0.50 | >= 0.5 |" in table
+    assert "| 1 | forward-auth |" in table

@@ -34,7 +34,8 @@ from gateway.metrics import Metrics
 
 log = logging.getLogger("gateway.edge")
 
-CLIENT_HEADER = b"x-gateway-client"  # the client's address, for the control plane only
+CLIENT_HEADER = b"x-gateway-client"
+STATUS_CACHE = 100_000  # the client's address, for the control plane only
 _JSON_HEADERS = encode_headers([(b"content-type", JSON), (b"cache-control", b"no-store")])
 EdgeHandler = Callable[[Request, HttpConnection], Awaitable[None]]
 
@@ -117,6 +118,7 @@ class DataPlane:
         )
         self.rules = PrefixTable([(rule.prefix, rule) for rule in config.forward_auth.rules])
         self._login_url = config.forward_auth.login_url
+        self._status_bodies: dict[str, tuple[float, bytes]] = {}
         self._own: dict[bytes, tuple[str, EdgeHandler]] = {
             b"/v1/session": ("GET", self._check_session),
             b"/v1/session/tickle": ("POST", self._tickle),
@@ -177,11 +179,23 @@ class DataPlane:
 
     async def _check_session(self, request: Request, connection: HttpConnection) -> None:
         session = self._sessions.authenticate(_session_token(request))
-        await connection.respond(request, 200, _JSON_HEADERS, encode(self._session_status(session)))
+        await connection.respond(request, 200, _JSON_HEADERS, self._status_body(session))
 
     async def _tickle(self, request: Request, connection: HttpConnection) -> None:
         session = self._sessions.tickle(_session_token(request))
-        await connection.respond(request, 200, _JSON_HEADERS, encode(self._session_status(session)))
+        await connection.respond(request, 200, _JSON_HEADERS, self._status_body(session))
+
+    def _status_body(self, session: Session) -> bytes:
+        """The session's JSON, encoded again only when it changes (a tickle
+        or a request through the gateway moves its idle deadline)."""
+        cached = self._status_bodies.get(session.session_id)
+        if cached is not None and cached[0] == session.last_seen:
+            return cached[1]
+        if len(self._status_bodies) >= STATUS_CACHE:
+            self._status_bodies.clear()
+        body = encode(self._session_status(session))
+        self._status_bodies[session.session_id] = (session.last_seen, body)
+        return body
 
     async def _healthz(self, request: Request, connection: HttpConnection) -> None:
         await connection.respond(request, 200, _JSON_HEADERS, self._health()[1])

@@ -39,6 +39,7 @@ import trio
 from gateway.edge.streams import RawSocketStream
 from gateway.edge.watchdog import Watchdog
 from gateway.edge.wire import (
+    PLAIN_CONNECTION,
     Headers,
     PayloadTooLarge,
     ProtocolError,
@@ -55,7 +56,6 @@ RECEIVE_SIZE = 65_536
 DRAIN_LIMIT = 65_536  # body bytes read and dropped after an answer, to keep a connection
 LINGER_BYTES = 1 << 20  # read and dropped after a refusal, before the close
 LINGER_SECONDS = 2.0
-_PLAIN_CONNECTION = frozenset({b"", b"keep-alive", b"close", b"upgrade"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +244,7 @@ class HttpConnection:
             elif name == b"expect" and value.lower() == b"100-continue":
                 request.expect_continue = True
             elif name == b"connection":
-                tokens = {t.strip().lower() for t in value.split(b",")} - _PLAIN_CONNECTION
+                tokens = {t.strip().lower() for t in value.split(b",")} - PLAIN_CONNECTION
                 if tokens:
                     request.connection_tokens = (request.connection_tokens or frozenset()) | tokens
         if not request.has_body:

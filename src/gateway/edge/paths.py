@@ -32,6 +32,8 @@ def normalize(path: bytes) -> bytes:
 def has_dot_segments(path: bytes) -> bool:
     """True when a ``.`` or ``..`` segment appears, raw or percent-encoded
     (or a backslash, which some servers read as a slash)."""
+    if b"." not in path and b"%" not in path and b"\\" not in path:
+        return False  # the usual path: nothing to look at
     if b"%" in path:
         path = unquote_to_bytes(path)
     if b"\\" in path:

@@ -67,17 +67,6 @@ class Exchange:
     websocket: bool = False
 
 
-def _named_in_connection(headers: Headers) -> frozenset[bytes]:
-    named: set[bytes] = set()
-    for name, value in headers:
-        if name == b"connection":
-            named.update(part.strip().lower() for part in value.split(b","))
-    named.discard(b"")
-    named.discard(b"close")
-    named.discard(b"keep-alive")
-    return frozenset(named)
-
-
 def _without_session_cookie(value: bytes) -> bytes:
     kept = [part for part in value.split(b";") if not part.strip().startswith(COOKIE_NAME + b"=")]
     return b";".join(kept).strip()
@@ -154,7 +143,7 @@ def request_scheme(request: Request) -> bytes:
 
 
 def response_headers(upstream: UpstreamConnection) -> tuple[Headers, int | None]:
-    named = _named_in_connection(upstream.headers)
+    named = upstream.connection_tokens or _NONE
     kept: Headers = []
     length: int | None = None
     for name, value in upstream.headers:

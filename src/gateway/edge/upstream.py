@@ -22,6 +22,7 @@ import trio
 
 from gateway.edge.streams import RawSocketStream
 from gateway.edge.watchdog import Watchdog
+from gateway.edge.wire import PLAIN_CONNECTION
 
 RECEIVE_SIZE = 65_536
 MAX_RESPONSE_HEAD = 65_536
@@ -90,6 +91,7 @@ class UpstreamConnection:
         self.keep_alive = False
         self.upgraded_data: bytes | None = None
         self.received_any = False
+        self.connection_tokens: set[bytes] | None = None  # names a Connection header lists
         self._head_size = 0
         self._chunks: deque[bytes] = deque()
 
@@ -97,13 +99,19 @@ class UpstreamConnection:
     def on_message_begin(self) -> None:
         self.headers = []
         self.complete = False
+        self.connection_tokens = None
         self._head_size = 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value)
         if self._head_size > MAX_RESPONSE_HEAD:
             raise UpstreamError("response head too large")
-        self.headers.append((name.lower(), value))
+        name = name.lower()
+        if name == b"connection":
+            tokens = {t.strip().lower() for t in value.split(b",")} - PLAIN_CONNECTION
+            if tokens:
+                self.connection_tokens = (self.connection_tokens or set()) | tokens
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()

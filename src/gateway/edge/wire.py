@@ -41,6 +41,8 @@ _STATUS_LINES = {
 }
 
 Headers = list[tuple[bytes, bytes]]
+# Connection header tokens that name no other header.
+PLAIN_CONNECTION = frozenset({b"", b"keep-alive", b"close", b"upgrade"})
 
 
 class ProtocolError(GatewayError):
