@@ -5,7 +5,9 @@ so a baseline measured a minute before the run it is compared with says
 little. ``run_edge`` measures in rounds, each baseline right next to the
 runs compared with it: raw Trio + httptools, forward auth, session checks;
 then nginx ``proxy_pass`` and the gateway's proxy to the same small
-upstream. The table gives every round's ratios and their median.
+upstream. The bare Hypercorn-Trio app and nginx ``return 200`` (the
+generator's ceiling) are measured once. The table gives every round's ratios
+and their median.
 
     python -m bench.load edge --rounds 5 --duration 6
 """
@@ -42,6 +44,17 @@ def run_edge(
                 bare.url,
                 "baseline-bare-hypercorn-trio",
                 "bare Hypercorn-Trio app",
+                duration,
+                None,
+                out,
+                pin,
+                progress,
+            )
+        with servers.NginxServer(nginx, pin=pin) as ceiling:
+            ping_baseline(
+                ceiling.url,
+                "baseline-nginx",
+                "nginx return 200",
                 duration,
                 None,
                 out,
@@ -145,9 +158,14 @@ def summarize_edge(out: Path, rounds: int) -> str:
             f"| {name} | {statistics.median(values):.2f} | {min(values):.2f} | "
             f"{max(values):.2f} | >= {target:g} |"
         )
-    if bare is not None:
-        lines.append("")
-        lines.append(f"bare Hypercorn-Trio: {bare[0]:,.0f} req/s, p99 {bare[1]:.2f} ms.")
+    lines.append("")
+    for name, label in (
+        ("bare Hypercorn-Trio", "baseline-bare-hypercorn-trio"),
+        ("nginx return 200 (the generator's ceiling)", "baseline-nginx"),
+    ):
+        once = _rate_and_p99(out, label, "ping")
+        if once is not None:
+            lines.append(f"{name}: {once[0]:,.0f} req/s, p99 {once[1]:.2f} ms.")
     baselines = (
         "raw: the raw Trio + httptools responder of the same round; proxy: nginx "
         "proxy_pass to the same small upstream, in the same round."
