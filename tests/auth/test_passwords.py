@@ -50,8 +50,26 @@ def test_passwords_within_the_policy(password: str) -> None:
 
 @pytest.mark.parametrize(
     "password",
-    ["abc12", "a1" * 20 + "x", "abcdefgh", "12345678", "!!!!!!!1", "abcdé²"],
-    ids=["5 chars", "41 chars", "no digit", "no letter", "symbols and a digit", "superscript"],
+    [
+        "abc12",
+        "a1" * 20 + "x",
+        "abcdefgh",
+        "12345678",
+        "!!!!!!!1",
+        "abcdé²",
+        "secret1\x00x",
+        "pass\nword1",
+    ],
+    ids=[
+        "5 chars",
+        "41 chars",
+        "no digit",
+        "no letter",
+        "symbols and a digit",
+        "superscript",
+        "NUL",
+        "line break",
+    ],
 )
 def test_passwords_outside_the_policy(password: str) -> None:
     with pytest.raises(WeakPassword) as caught:

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from tests.http.flows import start_login
+from tests.http.harness import ADMIN_TOKEN
 
 BAD_BODIES = [
     b"",
@@ -84,6 +85,13 @@ def test_admin_needs_its_token(gateway):
         wrong = anonymous.get("/admin/v1/sessions", headers={"Authorization": "Bearer wrong"})
         assert wrong.status_code == 403
         assert wrong.json()["error"] == "forbidden"
+        other_scheme = {"Authorization": f"Basic {ADMIN_TOKEN}"}
+        assert anonymous.get("/admin/v1/sessions", headers=other_scheme).status_code == 403
+        # RFC 9110 11.1: the scheme is case-insensitive.
+        lower = anonymous.get(
+            "/admin/v1/sessions", headers={"Authorization": f"bearer {ADMIN_TOKEN}"}
+        )
+        assert lower.status_code == 200
 
 
 def test_admin_user_validation(gateway):

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import threading
+import unicodedata
 from typing import Protocol
 
 from cryptography.exceptions import InvalidKey
@@ -44,7 +45,8 @@ def check_username(username: str) -> None:
 
 
 class PasswordPolicy:
-    """Length bounds, at least one letter and at least one digit (0-9).
+    """Length bounds, at least one letter and at least one digit (0-9), no
+    control characters.
 
     Enforced when a password is set or reset, never at login: a login with a
     password that breaks the policy is simply a wrong password.
@@ -69,6 +71,10 @@ class PasswordPolicy:
             raise WeakPassword(rule)
         if not any(c in "0123456789" for c in password):
             raise WeakPassword(rule)
+        if any(unicodedata.category(c) == "Cc" for c in password):
+            # A NUL or a line break cannot be typed at a login screen, and
+            # some clients cut a password at a NUL.
+            raise WeakPassword("a password may not contain control characters")
 
 
 # OpenSSL computes the lanes of one Argon2id hash on its own thread pool,

@@ -35,7 +35,7 @@ async def user_info(runtime: Runtime, username: str) -> schemas.UserInfo:
 def create_admin_app(runtime: Runtime) -> ASGIApp:
     app = create_app("gateway.admin", runtime.config.http.max_body_bytes)
     support, sessions = runtime.core.support, runtime.core.sessions
-    expected = "Bearer " + runtime.admin_token
+    expected = runtime.admin_token
     openapi = openapi_document(ADMIN, title="login-gateway admin")
 
     @app.before_request
@@ -45,7 +45,9 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
         given = request.headers.get("Authorization")
         if given is None:
             raise Unauthenticated("The admin API needs Authorization: Bearer <admin token>")
-        if not ct_equal(given, expected):
+        scheme, _, token = given.partition(" ")
+        # RFC 9110 11.1: the scheme is case-insensitive.
+        if scheme.lower() != "bearer" or not ct_equal(token.strip(), expected):
             raise Forbidden("Wrong admin token")
 
     @app.post("/admin/v1/users")
