@@ -170,3 +170,46 @@ def test_demo_serves_a_ready_user(tmp_path):
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=30)
+
+
+def test_login_says_how_to_take_over_an_open_session(live_gateway):
+    assert cli("user", "add", "carol", "--password", "-", gateway=live_gateway, stdin="secret123\n")
+    first = cli("login", "carol", "--password", "secret123", gateway=live_gateway)
+    assert first.returncode == 0, first.stderr
+    refused = cli(
+        "login", "carol", "--password", "secret123", "--platform", "mobile", gateway=live_gateway
+    )
+    assert refused.returncode != 0
+    assert "session_exists" in refused.stderr and "on tws since" in refused.stderr
+    assert "--takeover" in refused.stderr
+    taken = cli(
+        "login",
+        "carol",
+        "--password",
+        "secret123",
+        "--platform",
+        "mobile",
+        "--takeover",
+        gateway=live_gateway,
+    )
+    assert taken.returncode == 0, taken.stderr
+    assert json.loads(taken.stdout)["session"]["platform"] == "mobile"
+
+
+def test_totp_enrol_prints_the_current_code(live_gateway):
+    import base64
+    import re
+    import time
+
+    import _fastcore
+
+    assert cli("user", "add", "dave", "--password", "-", gateway=live_gateway, stdin="secret123\n")
+    enrolled = cli("totp", "enrol", "dave", "--no-qr", gateway=live_gateway)
+    assert enrolled.returncode == 0, enrolled.stderr
+    secret = enrolled.stdout.strip().splitlines()[-1]
+    shown = re.search(r"current code: (\d{6}) ", enrolled.stderr)
+    assert shown, enrolled.stderr
+    key = _fastcore.HmacKey(base64.b32decode(secret + "=" * (-len(secret) % 8)))
+    step = int(time.time() // 30)
+    # Printed a moment ago: this step's code, or the last one's at a boundary.
+    assert shown.group(1) in {_fastcore.hotp(key, step), _fastcore.hotp(key, step - 1)}

@@ -178,7 +178,11 @@ def _show_enrolment(uri: str, secret: str, qr: bool) -> None:
         import segno
 
         segno.make(uri, error="m").terminal(out=sys.stderr, compact=True)
-    print(f"current code: login-gateway totp code {secret}", file=sys.stderr, flush=True)
+    print(
+        f"current code: {_current_code(secret)} (from this machine's clock)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _admin(args: argparse.Namespace, method: str, path: str, body: object = None) -> Any:
@@ -214,6 +218,7 @@ def _login(args: argparse.Namespace) -> int:
     """The client side of a login: password, then the TOTP code, then (if
     asked) the takeover of an open trading session."""
     import json
+    import time
 
     import httpx
 
@@ -223,10 +228,20 @@ def _login(args: argparse.Namespace) -> int:
         def post(path: str, body: object) -> Any:
             answer = client.post(path, json=body)
             payload = answer.json()
-            if answer.status_code == 409 and args.takeover:
-                return client.post(
-                    f"{path.rsplit('/', 1)[0]}/confirm", json={"takeover": True}
-                ).json()
+            if answer.status_code == 409 and args.takeover and payload.get("login_id"):
+                confirmed = client.post(
+                    f"/v1/login/{payload['login_id']}/confirm", json={"takeover": True}
+                )
+                return confirmed.json()
+            if answer.status_code == 409 and payload.get("error") == "session_exists":
+                started = time.strftime(
+                    "%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(payload.get("started_at", 0)))
+                )
+                raise SystemExit(
+                    f"login-gateway: session_exists: a trading session is already open on "
+                    f"{payload.get('platform')} since {started}. Run the same command with "
+                    "--takeover to end it and log in here."
+                )
             if answer.is_error:
                 raise SystemExit(f"login-gateway: {payload.get('error')}: {payload.get('message')}")
             return payload
