@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 
+import httpx
 import pytest
 
 from tests.http.harness import ADMIN_TOKEN, GatewayProcess, gateway_command
@@ -213,3 +215,53 @@ def test_totp_enrol_prints_the_current_code(live_gateway):
     step = int(time.time() // 30)
     # Printed a moment ago: this step's code, or the last one's at a boundary.
     assert shown.group(1) in {_fastcore.hotp(key, step), _fastcore.hotp(key, step - 1)}
+
+
+def test_a_generated_admin_token_is_kept_across_restarts(tmp_path):
+    gateway = GatewayProcess(tmp_path / "data", test_clock=False)
+    try:
+        token, first = _start_without_token(gateway)
+        assert token is not None and "kept in " in first and "admin-token" in first
+        gateway.stop()
+        assert (tmp_path / "data" / "admin-token").read_text().strip() == token
+        again, second = _start_without_token(gateway)
+        assert again is None and "admin token: in " in second  # not printed again
+        answer = httpx.get(
+            gateway.admin_url + "/admin/v1/sessions", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 200
+    finally:
+        gateway.stop()
+
+
+def _start_without_token(gateway):
+    """Start with no GATEWAY_ADMIN_TOKEN: (the token it printed, if any, and
+    everything it printed while starting)."""
+    import re
+
+    before = len(gateway.output)
+    gateway.start(admin_token=None)
+    printed = "".join(gateway.output[before:])
+    found = re.search(r"admin token \(generated[^)]*\): (\S+)", printed)
+    return (found.group(1) if found else None), printed
+
+
+def test_demo_removes_its_data_when_it_stops(tmp_path):
+    env = {**os.environ, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN, "TMPDIR": str(tmp_path)}
+    demo = subprocess.Popen(
+        [*gateway_command(), "demo", "--bind", "127.0.0.1:0", "--admin-bind", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        for line in demo.stdout:
+            if '"listening"' in line:
+                break
+        made = [p for p in tmp_path.iterdir() if p.name.startswith("login-gateway-demo-")]
+        assert len(made) == 1 and (made[0] / "gateway.sqlite3").exists()
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=30)
+    assert not made[0].exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -113,16 +114,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import trio
-
-    from gateway.serve import serve
-
     config = load_config(args.config)
     prepare = None
     data_dir = args.data_dir
+    throwaway: Path | None = None
     if args.command == "demo":
-        data_dir = data_dir or Path(tempfile.mkdtemp(prefix="login-gateway-demo-"))
+        if data_dir is None:
+            data_dir = throwaway = Path(tempfile.mkdtemp(prefix="login-gateway-demo-"))
         prepare = _demo_user
+    try:
+        return _run_serve(args, config, data_dir, prepare)
+    finally:
+        if throwaway is not None:  # the demo's data dies with it
+            shutil.rmtree(throwaway, ignore_errors=True)
+
+
+def _run_serve(
+    args: argparse.Namespace,
+    config: Any,
+    data_dir: Path | None,
+    prepare: Any,
+) -> int:
+    import trio
+
+    from gateway.serve import serve
     from gateway.store.encryption import MasterKeyError
 
     try:

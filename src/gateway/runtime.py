@@ -26,7 +26,11 @@ from gateway.config import Config
 from gateway.errors import BadRequest, RateLimited
 from gateway.metrics import Metrics
 from gateway.store.base import Store, ThreadRunner
-from gateway.store.encryption import resolve_master_key
+from gateway.store.encryption import (
+    ADMIN_TOKEN_FILE,
+    load_or_create_admin_token,
+    resolve_master_key,
+)
 from gateway.store.memory import MemoryStore
 from gateway.store.sqlite import SqliteStore
 
@@ -95,6 +99,7 @@ class Runtime:
     admin_token: str = ""
     test_clock: TestClock | None = None
     admin_token_generated: bool = False
+    admin_token_file: Path | None = None  # where a generated token is kept
     metrics: Metrics = field(default_factory=Metrics)
     audit: AuditLog | None = None
     ready: bool = False  # the store is open and the listeners are up
@@ -122,6 +127,12 @@ class Runtime:
         core = LoginCore.build(config, store=store, clock=clock, hasher=hasher)
         await core.api_keys.load()
         token = config.secrets.admin_token
+        token_file: Path | None = None
+        created = False
+        if not token and config.store.backend != "memory":
+            # Kept beside the data it guards, so support's token survives a restart.
+            token, created = await trio.to_thread.run_sync(load_or_create_admin_token, directory)
+            token_file = directory / ADMIN_TOKEN_FILE
         runtime = cls(
             config,
             clock,
@@ -130,7 +141,8 @@ class Runtime:
             hasher,
             admin_token=token or secrets.token_urlsafe(32),
             test_clock=clock if isinstance(clock, TestClock) else None,
-            admin_token_generated=not token,
+            admin_token_generated=created or not token,
+            admin_token_file=token_file,
             audit=AuditLog(config.audit.path) if config.audit.path else None,
         )
         runtime._observe()

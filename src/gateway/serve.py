@@ -103,13 +103,7 @@ async def serve(
                         config,
                         shutdown,
                     )
-                if runtime.admin_token_generated:
-                    print(
-                        "admin token (generated; set GATEWAY_ADMIN_TOKEN to choose one): "
-                        + runtime.admin_token,
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                _announce_admin_token(runtime)
                 runtime.ready = True
                 announce("listening", public=public, admin=admin, test_clock=test_clock, **extra)
                 task_status.started((public, admin))
@@ -121,6 +115,21 @@ async def serve(
         with trio.CancelScope(shield=True):
             await runtime.close()
             shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def _announce_admin_token(runtime: Runtime) -> None:
+    """Say where support's token is: printed once when it was just made."""
+    where = runtime.admin_token_file
+    if runtime.admin_token_generated:
+        kept = f", kept in {where}" if where else " for this run only (memory store)"
+        print(
+            f"admin token (generated{kept}; set GATEWAY_ADMIN_TOKEN to choose one): "
+            + runtime.admin_token,
+            file=sys.stderr,
+            flush=True,
+        )
+    elif where is not None:
+        print(f"admin token: in {where}", file=sys.stderr, flush=True)
 
 
 async def _listener(

@@ -55,7 +55,8 @@ class GatewayProcess:
         self.admin: httpx.Client
         self.output: list[str] = []
 
-    def start(self) -> GatewayProcess:
+    def start(self, admin_token: str | None = ADMIN_TOKEN) -> GatewayProcess:
+        """Start it; ``admin_token=None`` lets the gateway make its own."""
         command = [
             *gateway_command(),
             "serve",
@@ -70,7 +71,10 @@ class GatewayProcess:
         ]
         if self.test_clock:
             command.append("--test-clock")
-        env = {**os.environ, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("GATEWAY_ADMIN_TOKEN", None)
+        if admin_token is not None:
+            env["GATEWAY_ADMIN_TOKEN"] = admin_token
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
@@ -81,7 +85,7 @@ class GatewayProcess:
         self.admin = httpx.Client(
             base_url=self.admin_url,
             timeout=30,
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            headers={"Authorization": f"Bearer {admin_token or ''}"},
         )
         return self
 

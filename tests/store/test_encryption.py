@@ -93,3 +93,16 @@ def test_sealer_repr_hides_the_key() -> None:
     assert KEY.hex() not in repr(SecretSealer(KEY))
     with pytest.raises(MasterKeyError):
         SecretSealer(b"short")
+
+
+def test_admin_token_file_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    from gateway.store.encryption import ADMIN_TOKEN_FILE, load_or_create_admin_token
+
+    token, created = load_or_create_admin_token(tmp_path / "data")
+    assert created and len(token) >= 40
+    path = tmp_path / "data" / ADMIN_TOKEN_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_admin_token(tmp_path / "data") == (token, False)
+    path.chmod(0o644)
+    with pytest.raises(MasterKeyError, match="readable by others"):
+        load_or_create_admin_token(tmp_path / "data")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MASTER_KEY_FILE = "master.key"
+ADMIN_TOKEN_FILE = "admin-token"
 KEY_BYTES = 32
 _NONCE_BYTES = 12
 _VERSION = b"\x01"  # format of a sealed value: version, nonce, ciphertext+tag
@@ -69,6 +71,35 @@ def load_or_create_key_file(data_dir: Path) -> bytes:
         handle.flush()
         os.fsync(handle.fileno())
     return key
+
+
+def load_or_create_admin_token(data_dir: Path) -> tuple[str, bool]:
+    """Read ``data_dir/admin-token``, creating it (mode 0600) on first start;
+    returns the token and whether it was just created. Like the key file, one
+    that group or others may read is refused."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = data_dir / ADMIN_TOKEN_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_admin_token(path), False
+    token = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(token + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return token, True
+
+
+def _read_admin_token(path: Path) -> str:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise MasterKeyError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
+    token = path.read_text(encoding="ascii").strip()
+    if not token:
+        raise MasterKeyError(f"{path} is empty; remove it to have a new token made")
+    return token
 
 
 def _read_key_file(path: Path) -> bytes:
