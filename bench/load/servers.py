@@ -278,8 +278,24 @@ def nginx_config(workdir: Path, port: int, proxy_to: str | None = None) -> str:
         if proxy_to
         else ""
     )
-    return f"""# Written by bench.load: the machine's ceiling for the load generator.
-daemon off;
+    server = f"""    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    {upstream}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            {location}
+        }}
+    }}"""
+    return nginx_main(workdir, server)
+
+
+def nginx_main(workdir: Path, http_block: str) -> str:
+    """A foreground nginx with one worker and every file under ``workdir``,
+    serving ``http_block`` (the body of its ``http {}``)."""
+    user = "user root;\n" if os.geteuid() == 0 else ""  # temp files under root's workdir
+    return f"""# Written for one run by login-gateway's bench or tests.
+{user}daemon off;
 master_process on;
 worker_processes 1;
 pid {workdir}/nginx.pid;
@@ -294,15 +310,7 @@ http {{
     fastcgi_temp_path {workdir}/fastcgi;
     uwsgi_temp_path {workdir}/uwsgi;
     scgi_temp_path {workdir}/scgi;
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
-    {upstream}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            {location}
-        }}
-    }}
+{http_block}
 }}
 """
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from bench.load.servers import nginx_main
 
 from tests.edge.conftest import session_token
 from tests.edge.servers import REPO, binary, free_port, stop, wait_until_serving
@@ -27,25 +27,6 @@ def localise(text: str, gateway, upstream, port: int) -> str:
         .replace("127.0.0.1:8000", f"127.0.0.1:{port}")
         .replace(":8000 {", f"http://127.0.0.1:{port} {{")
     )
-
-
-def nginx_main(workdir: Path, server_block: str) -> str:
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    return f"""{user}daemon off;
-worker_processes 1;
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {workdir}/client_body;
-    proxy_temp_path {workdir}/proxy;
-    fastcgi_temp_path {workdir}/fastcgi;
-    uwsgi_temp_path {workdir}/uwsgi;
-    scgi_temp_path {workdir}/scgi;
-{server_block}
-}}
-"""
 
 
 @pytest.fixture(scope="module")
