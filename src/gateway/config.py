@@ -51,6 +51,7 @@ A full file with the defaults::
     bind = "127.0.0.1:8080"      # the public address: data plane (Trio + httptools)
     admin_bind = "127.0.0.1:8081"
     # h2_bind = "127.0.0.1:8443" # the client API on Hypercorn too, for HTTP/2 (TLS: ALPN h2)
+    h2c = false                  # cleartext HTTP/2 (Upgrade: h2c, prior knowledge) on admin and h2_bind
     max_body_bytes = 65536       # bodies of the gateway's own endpoints
     # certfile = "cert.pem"      # TLS on every listener when both are set
     # keyfile = "key.pem"
@@ -208,6 +209,7 @@ class HttpConfig(_Section):
     bind: str = "127.0.0.1:8080"
     admin_bind: str = "127.0.0.1:8081"
     h2_bind: str | None = None
+    h2c: bool = False  # cleartext HTTP/2 on the Hypercorn listeners (admin, h2_bind)
     max_body_bytes: PositiveInt = 65_536
     # TLS termination on every listener when both files are given (PEM);
     # HTTP/2 through ALPN on the Hypercorn ones (admin, h2_bind).

@@ -12,15 +12,17 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import h11
 import hypercorn.trio
 import trio
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.protocol.h11 import H11Protocol
 
 from gateway.config import Config
 from gateway.edge.server import DataPlaneServer
 from gateway.http.admin import create_admin_app
 from gateway.http.api import create_public_app
-from gateway.http.hotpath import RelayedClient
+from gateway.http.hotpath import ASGIApp, RelayedClient, ShieldedSend
 from gateway.runtime import Runtime
 
 log = logging.getLogger("gateway")
@@ -31,16 +33,34 @@ def hypercorn_config(bind: str, config: Config, *, tls: bool = True) -> Hypercor
     server.bind = [bind]
     server.accesslog = None  # the audit log records what matters; per-request lines cost
     server.errorlog = logging.getLogger("hypercorn.error")
-    server.keep_alive_timeout = 75
+    server.keep_alive_timeout = config.http.idle_timeout_seconds
     server.graceful_timeout = 5
     server.max_app_queue_size = 10
-    server.h11_max_incomplete_size = 16 * 1024
+    server.h11_max_incomplete_size = config.http.max_header_bytes
     # Hypercorn's default of 100 resets connections under a burst; the
     # control plane's Unix socket refuses connects at once when it is full.
     server.backlog = config.http.backlog
     if tls and config.http.certfile and config.http.keyfile:
         server.certfile, server.keyfile = config.http.certfile, config.http.keyfile
+    # Cleartext HTTP/2 (h2c, by Upgrade or by prior knowledge) only when
+    # configured; over TLS, HTTP/2 comes through ALPN either way.
+    server.gateway_h2c = config.http.h2c  # type: ignore[attr-defined]  # see _h2c_check_protocol
     return server
+
+
+_original_check_protocol = H11Protocol._check_protocol
+
+
+async def _h2c_check_protocol(self: H11Protocol, event: h11.Request) -> None:
+    """Hypercorn switches any cleartext HTTP/1.1 connection to HTTP/2 on
+    ``Upgrade: h2c`` or the prior-knowledge preface, with no setting to turn
+    it off. With ``[http] h2c = false`` (the default) both are ignored here:
+    the request is answered as HTTP/1.1 and a preface goes no further."""
+    if getattr(self.config, "gateway_h2c", True):
+        await _original_check_protocol(self, event)
+
+
+H11Protocol._check_protocol = _h2c_check_protocol  # type: ignore[method-assign]
 
 
 def announce(event: str, **fields: object) -> None:
@@ -133,7 +153,7 @@ def _announce_admin_token(runtime: Runtime) -> None:
 
 
 async def _listener(
-    app: object,
+    app: ASGIApp,
     bind: str,
     config: Config,
     shutdown: trio.Event,
@@ -141,7 +161,7 @@ async def _listener(
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     await hypercorn.trio.serve(
-        app,  # type: ignore[arg-type]
+        ShieldedSend(app),  # type: ignore[arg-type]
         hypercorn_config(bind, config, tls=tls),
         shutdown_trigger=shutdown.wait,
         task_status=task_status,

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+import trio
+
 from gateway.credentials import session_token
 from gateway.errors import GatewayError
 from gateway.http.wire import Headers, error_response
@@ -103,3 +105,36 @@ class RelayedClient:
 
 
 _CLIENT_HEADER = b"x-gateway-client"
+
+
+class ShieldedSend:
+    """ASGI wrapper for every Hypercorn listener: the app's ``send`` runs
+    shielded from cancellation.
+
+    Hypercorn (0.18, Trio worker) closes a connection that must close
+    (``Connection: close``, HTTP/1.0, the last keep-alive request) from
+    inside the app's final ``send``: the ``StreamClosed`` it handles there
+    delivers ``http.disconnect`` to the app and then calls
+    ``TCPServer._close``, whose ``SocketStream.send_eof`` starts with a
+    checkpoint. Quart-Trio cancels its request nursery as soon as its
+    message task sees that disconnect, so the checkpoint raises
+    ``Cancelled``, the socket is never closed, and the idle timer was
+    stopped when the request began: the connection stays open until the
+    client leaves. Shielding the ``send`` lets that close finish. Hypercorn
+    already shields the socket write itself, so nothing that could be
+    cancelled before becomes uncancellable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._app(scope, receive, send)
+            return
+
+        async def shielded(message: MutableMapping[str, Any]) -> None:
+            with trio.CancelScope(shield=True):
+                await send(message)
+
+        await self._app(scope, receive, shielded)

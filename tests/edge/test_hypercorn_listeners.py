@@ -1,0 +1,85 @@
+"""The listeners that stay on Hypercorn (the admin API here; ``h2_bind`` is
+the same code) close connections as HTTP/1.1 says, and speak cleartext
+HTTP/2 only when configured.
+
+The edge gateway runs with a 2 s idle deadline (tests/edge/conftest.py).
+"""
+
+import pytest
+
+from tests.edge.conftest import edge_config
+from tests.edge.rawhttp import Responses, closed, connect, read_until_closed
+from tests.http.harness import GatewayProcess
+
+ADMIN_PATHS = (b"/admin/v1/users/nobody", b"/nowhere", b"/metrics")
+
+
+@pytest.mark.parametrize("path", ADMIN_PATHS)
+def test_connection_close_closes_the_connection(gateway, path):
+    with connect(gateway.admin_url, timeout=5) as sock:
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path)
+        try:
+            answer = read_until_closed(sock)
+        except TimeoutError:
+            pytest.fail("the connection stayed open after Connection: close")
+    assert answer.startswith(b"HTTP/1.1 ")
+
+
+@pytest.mark.parametrize("path", ADMIN_PATHS)
+def test_http_1_0_closes_the_connection(gateway, path):
+    with connect(gateway.admin_url, timeout=5) as sock:
+        sock.sendall(b"GET %s HTTP/1.0\r\n\r\n" % path)
+        try:
+            answer = read_until_closed(sock)
+        except TimeoutError:
+            pytest.fail("the connection stayed open after an HTTP/1.0 answer")
+    assert answer.startswith(b"HTTP/1.1 ")
+
+
+def test_an_idle_keep_alive_connection_is_closed(gateway):
+    with connect(gateway.admin_url, timeout=10) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        ((status, _, _),) = Responses(sock).read()
+        assert status == 200
+        assert closed(sock), "the idle connection was kept past the idle deadline"
+
+
+def test_a_keep_alive_connection_serves_many_requests(gateway):
+    with connect(gateway.admin_url, timeout=10) as sock:
+        responses = Responses(sock)
+        for _ in range(20):
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert [status for status, _, _ in responses.read(20)] == [200] * 20
+
+
+H2C_UPGRADE = (
+    b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+    b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+)
+
+
+def test_h2c_upgrade_is_ignored_by_default(gateway):
+    with connect(gateway.admin_url) as sock:
+        sock.sendall(H2C_UPGRADE)
+        ((status, _, body),) = Responses(sock).read()
+    assert status == 200 and b"gateway_" in body
+
+
+def test_h2c_prior_knowledge_is_not_spoken_by_default(gateway):
+    with connect(gateway.admin_url) as sock:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        answer = read_until_closed(sock)
+    # An HTTP/2 server answers with a binary SETTINGS frame; this is HTTP/1.1.
+    assert answer.startswith(b"HTTP/1.1 4"), answer[:80]
+
+
+def test_h2c_upgrade_when_configured(tmp_path, upstream):
+    config = edge_config(upstream.url).replace("[http]\n", "[http]\nh2c = true\n", 1)
+    gateway = GatewayProcess(tmp_path / "data", config).start()
+    try:
+        with connect(gateway.admin_url) as sock:
+            sock.sendall(H2C_UPGRADE)
+            head = sock.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101 "), head[:80]
+    finally:
+        gateway.stop()
