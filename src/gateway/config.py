@@ -51,7 +51,7 @@ A full file with the defaults::
     bind = "127.0.0.1:8080"      # the public address: data plane (Trio + httptools)
     admin_bind = "127.0.0.1:8081"
     # h2_bind = "127.0.0.1:8443" # the client API on Hypercorn too, for HTTP/2 (TLS: ALPN h2)
-    h2c = false                  # cleartext HTTP/2 (Upgrade: h2c, prior knowledge) on admin and h2_bind
+    h2c = false                  # cleartext HTTP/2 on admin and h2_bind (Upgrade, prior knowledge)
     max_body_bytes = 65536       # bodies of the gateway's own endpoints
     # certfile = "cert.pem"      # TLS on every listener when both are set
     # keyfile = "key.pem"
