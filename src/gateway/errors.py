@@ -169,6 +169,17 @@ class NotFound(GatewayError):
     default_message = "Not found"
 
 
+class InternalError(GatewayError):
+    """A failure inside the gateway: logged once, and the request was not
+    carried out. SPEC section 9 has no code for it and a client must branch
+    on one of the listed codes, so the body says ``bad_request`` and the
+    status, 500, says whose fault it is."""
+
+    code = "bad_request"
+    status = 500
+    default_message = "Internal error: the request was not carried out"
+
+
 ALL_ERRORS: tuple[type[GatewayError], ...] = (
     BadCharacter,
     InvalidCredentials,

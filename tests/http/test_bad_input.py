@@ -148,3 +148,44 @@ def test_invalid_utf8_inside_a_json_string_is_bad_request(gateway):
         )
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"] == "bad_request"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", "not-an-address"),
+        ("email", "a@b"),
+        ("email", "two@@example.com"),
+        ("email", "spaced name@example.com"),
+        ("email", "ünï@example.com"),
+        ("email", "x@" + "a" * 250 + ".com"),
+        ("email", ""),
+        ("phone", "12345"),
+        ("phone", "+0123456789"),
+        ("phone", "+1 555 CALL NOW"),
+        ("phone", "+1555010099999999"),
+        ("phone", ""),
+    ],
+)
+def test_contacts_are_validated_and_nothing_is_stored(gateway, field, value):
+    answer = gateway.admin.post(
+        "/admin/v1/users", json={"username": "contact1", "password": "secret123", field: value}
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "bad_request" and field in answer.json()["message"]
+    assert gateway.admin.get("/admin/v1/users/contact1").status_code == 404
+
+
+def test_contacts_are_stored_in_canonical_form(gateway):
+    answer = gateway.admin.post(
+        "/admin/v1/users",
+        json={
+            "username": "contact2",
+            "password": "secret123",
+            "email": "Jo.Smith@Example.COM",
+            "phone": "+1 (555) 010-0123",
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    user = gateway.admin.get("/admin/v1/users/contact2").json()
+    assert (user["email"], user["phone"]) == ("Jo.Smith@example.com", "+15550100123")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gateway.auth.apikeys import ApiKeyRegistry, NewApiKey
+from gateway.auth.contacts import normalize_email, normalize_phone
 from gateway.auth.events import EventBus
 from gateway.auth.factors import totp
 from gateway.auth.lockout import LockoutGuard, LockStatus
@@ -73,6 +74,8 @@ class SupportDesk:
         ``AlreadyExists``."""
         check_username(username)
         self._policy.check(password)
+        email = normalize_email(email) if email is not None else None
+        phone = normalize_phone(phone) if phone is not None else None
         if await self._store.get_user(username) is not None:
             raise AlreadyExists("user already exists")
         account = await self._account(account_id)

@@ -47,7 +47,7 @@ from gateway.edge.wire import (
     http_date,
     status_line,
 )
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, InternalError
 from gateway.http.wire import error_response
 
 log = logging.getLogger("gateway.edge")
@@ -443,6 +443,15 @@ class HttpConnection:
                 if not self.response_started:
                     await self._refuse(error, request)
                 return
+            except Exception:
+                # A bug, not the client's doing: logged once (method and
+                # path only; a query or a body may hold a secret), answered
+                # in the SPEC's form if nothing was sent yet, then closed.
+                path = request.target.partition(b"?")[0].decode("latin-1")
+                log.exception("unhandled error on %s %s", request.method, path[:200])
+                if not self.response_started:
+                    await self._refuse(InternalError(), request)
+                return
             if self.upgraded_data is not None:
                 return  # the handler owned the upgraded stream (or refused it)
 
@@ -459,7 +468,7 @@ class HttpConnection:
             self.keep_alive = False
             raise _Closed() from None
 
-    async def _refuse(self, error: ProtocolError, request: Request | None = None) -> None:
+    async def _refuse(self, error: GatewayError, request: Request | None = None) -> None:
         self.keep_alive = False
         if request is None:
             request = Request(self)

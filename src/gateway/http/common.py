@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from gateway import schemas
 from gateway.auth.support import SupportDesk
-from gateway.errors import BadRequest, GatewayError, NotFound
+from gateway.errors import BadRequest, GatewayError, InternalError, NotFound
 from gateway.http.wire import decode, encode, error_response
 
 log = logging.getLogger("gateway.http")
@@ -99,9 +99,9 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
+        # The path only: a query string or a body may hold a secret.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        response = json({"error": "internal_error", "message": "Internal error"}, status=500)
-        return response
+        return render(InternalError())
 
 
 async def new_api_key(support: SupportDesk, username: str, *, by: str) -> Response:
