@@ -67,7 +67,7 @@ def test_good_numbers(typed, stored):
         "+1234567890123456",
         "+1-555-CALL",
         "+1\n5550100",
-        "+１５５５０１００１２３",
+        "+\uff11\uff15\uff15\uff15\uff10\uff11\uff10\uff10\uff11\uff12\uff13",
         "+1" + " " * 40 + "5550100",
     ],
 )
