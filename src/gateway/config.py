@@ -104,6 +104,8 @@ A full file with the defaults::
 
     [secrets]                    # better set through the environment
     master_key = "<64 hex digits or base64 of 32 bytes>"
+    # or: a file holding it, away from data_dir (created 0600 if missing)
+    # master_key_file = "/etc/login-gateway/master.key"
     admin_token = "..."
 """
 
@@ -121,6 +123,7 @@ PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
 MASTER_KEY_ENV = "GATEWAY_MASTER_KEY"
+MASTER_KEY_FILE_ENV = "GATEWAY_MASTER_KEY_FILE"
 ADMIN_TOKEN_ENV = "GATEWAY_ADMIN_TOKEN"
 
 
@@ -311,6 +314,7 @@ class SecretsConfig(_Section):
     """Secrets; the environment overrides the file. Never shown in a repr."""
 
     master_key: str | None = None
+    master_key_file: str | None = None  # a path; default <data_dir>/master.key
     admin_token: str | None = None
 
     def __repr__(self) -> str:
@@ -355,6 +359,8 @@ def load_config(
     secrets = config.secrets
     if environ.get(MASTER_KEY_ENV):
         secrets = msgspec.structs.replace(secrets, master_key=environ[MASTER_KEY_ENV])
+    if environ.get(MASTER_KEY_FILE_ENV):
+        secrets = msgspec.structs.replace(secrets, master_key_file=environ[MASTER_KEY_FILE_ENV])
     if environ.get(ADMIN_TOKEN_ENV):
         secrets = msgspec.structs.replace(secrets, admin_token=environ[ADMIN_TOKEN_ENV])
     limits = {**DEFAULT_WITHDRAWAL_LIMITS, **config.withdrawal_limits}

@@ -28,6 +28,7 @@ from gateway.metrics import Metrics
 from gateway.store.base import Store, ThreadRunner
 from gateway.store.encryption import (
     ADMIN_TOKEN_FILE,
+    beside_the_data,
     load_or_create_admin_token,
     resolve_master_key,
 )
@@ -114,9 +115,21 @@ class Runtime:
         if config.store.backend == "memory":
             store = MemoryStore()
         else:
-            master_key = await trio.to_thread.run_sync(
-                resolve_master_key, config.secrets.master_key, directory
+            master_key, key_path = await trio.to_thread.run_sync(
+                resolve_master_key,
+                config.secrets.master_key,
+                directory,
+                config.secrets.master_key_file,
             )
+            if beside_the_data(key_path, directory):
+                log.warning(
+                    "the master key is in %s, beside the database it protects: a copy or "
+                    "backup of the data directory carries both. Keep it elsewhere: set "
+                    "GATEWAY_MASTER_KEY, or GATEWAY_MASTER_KEY_FILE / [secrets] "
+                    "master_key_file to a path outside %s",
+                    key_path,
+                    directory,
+                )
             store = await SqliteStore.open(directory, master_key, thread_runner(1))
         password_hasher = await trio.to_thread.run_sync(PasswordHasher, config.argon2)
         # Multi-lane hashes run one at a time (see auth.passwords): more

@@ -11,6 +11,7 @@ from gateway.store.encryption import (
     MASTER_KEY_FILE,
     MasterKeyError,
     SecretSealer,
+    beside_the_data,
     load_or_create_key_file,
     parse_master_key,
     resolve_master_key,
@@ -47,28 +48,40 @@ def test_key_file_is_created_once_with_mode_0600(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     old_umask = os.umask(0)  # even a permissive umask must not widen the mode
     try:
-        key = load_or_create_key_file(data_dir)
+        key = load_or_create_key_file(data_dir / MASTER_KEY_FILE)
     finally:
         os.umask(old_umask)
     path = data_dir / MASTER_KEY_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     assert len(key) == 32
-    assert load_or_create_key_file(data_dir) == key
+    assert load_or_create_key_file(path) == key
 
 
 def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
-    load_or_create_key_file(tmp_path)
-    (tmp_path / MASTER_KEY_FILE).chmod(0o644)
+    path = tmp_path / MASTER_KEY_FILE
+    load_or_create_key_file(path)
+    path.chmod(0o644)
     with pytest.raises(MasterKeyError):
-        load_or_create_key_file(tmp_path)
+        load_or_create_key_file(path)
 
 
 def test_configured_key_wins_over_the_key_file(tmp_path: Path) -> None:
-    assert resolve_master_key(KEY.hex(), tmp_path) == KEY
+    assert resolve_master_key(KEY.hex(), tmp_path) == (KEY, None)
     assert not (tmp_path / MASTER_KEY_FILE).exists()
     from_file = resolve_master_key(None, tmp_path)
-    assert (tmp_path / MASTER_KEY_FILE).exists()
+    assert from_file[1] == tmp_path / MASTER_KEY_FILE and from_file[1].exists()
     assert resolve_master_key(None, tmp_path) == from_file
+    assert beside_the_data(from_file[1], tmp_path)
+
+
+def test_the_key_file_can_live_outside_the_data_directory(tmp_path: Path) -> None:
+    data_dir, key_path = tmp_path / "data", tmp_path / "keys" / "gateway.key"
+    key, where = resolve_master_key(None, data_dir, str(key_path))
+    assert where == key_path and key_path.exists() and len(key) == 32
+    assert not (data_dir / MASTER_KEY_FILE).exists()
+    assert not beside_the_data(where, data_dir)
+    assert resolve_master_key(None, data_dir, str(key_path)) == (key, key_path)
 
 
 def test_seal_and_open() -> None:

@@ -2,10 +2,14 @@
 
 The master key comes from ``GATEWAY_MASTER_KEY`` (through the config) as
 64 hex digits or as standard/URL-safe base64 of 32 bytes; failing that, from
-``<data dir>/master.key``, created on first start with mode 0600 and holding
-the key as 64 hex digits. Each sealed value is bound to its row through the
-associated data (``context``), so a ciphertext copied to another row does not
-open.
+a key file: ``GATEWAY_MASTER_KEY_FILE`` / ``[secrets] master_key_file``, or
+by default ``<data dir>/master.key``, created on first start with mode 0600
+and holding the key as 64 hex digits. A key file in the data directory sits
+beside the database it protects (one backup or copy carries both), so the
+gateway warns at start when that is where the key is.
+
+Each sealed value is bound to its row through the associated data
+(``context``), so a ciphertext copied to another row does not open.
 """
 
 from __future__ import annotations
@@ -51,14 +55,14 @@ def parse_master_key(text: str) -> bytes:
     return key
 
 
-def load_or_create_key_file(data_dir: Path) -> bytes:
-    """Read ``data_dir/master.key``, creating it (mode 0600) on first start.
+def load_or_create_key_file(path: Path) -> bytes:
+    """Read the key file at ``path``, creating it (mode 0600, and its
+    directory 0700) on first start.
 
     A key file that group or others may read is refused, as ssh refuses such
     a private key: the key protects every device secret.
     """
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = data_dir / MASTER_KEY_FILE
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         # O_EXCL: two processes starting at once cannot both write a key.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -109,11 +113,23 @@ def _read_key_file(path: Path) -> bytes:
     return parse_master_key(path.read_text(encoding="ascii"))
 
 
-def resolve_master_key(configured: str | None, data_dir: Path) -> bytes:
-    """The configured key (``GATEWAY_MASTER_KEY``) if any, else the key file."""
+def resolve_master_key(
+    configured: str | None, data_dir: Path, key_file: str | None = None
+) -> tuple[bytes, Path | None]:
+    """The configured key (``GATEWAY_MASTER_KEY``) if any, else the key
+    file (``key_file``, or ``master.key`` in the data directory); returns
+    the key and the file it came from (``None`` for a configured key)."""
     if configured:
-        return parse_master_key(configured)
-    return load_or_create_key_file(data_dir)
+        return parse_master_key(configured), None
+    path = Path(key_file).expanduser() if key_file else data_dir / MASTER_KEY_FILE
+    return load_or_create_key_file(path), path
+
+
+def beside_the_data(key_path: Path | None, data_dir: Path) -> bool:
+    """Whether a key file is inside the data directory it protects."""
+    if key_path is None:
+        return False
+    return key_path.resolve().is_relative_to(data_dir.resolve())
 
 
 class SecretSealer:
