@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.auth.apikeys import is_api_key
+from gateway.errors import Forbidden
 
 SESSION_COOKIE = "gw_session"
 COOKIE_NAME = SESSION_COOKIE.encode()
@@ -18,10 +19,15 @@ _COOKIE_PREFIX = COOKIE_NAME + b"="
 MAX_TOKEN = 256
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SAME_SITE_FETCH = (b"same-origin", b"none")
+
+
 @dataclass(frozen=True, slots=True)
 class Credential:
     token: str
     api_key: bool
+    from_cookie: bool = False
 
 
 def find_credential(
@@ -45,14 +51,45 @@ def find_credential(
     if bearer:
         return Credential(bearer, is_api_key(bearer))
     if cookie:
-        return Credential(cookie.decode("latin-1"), False)
+        return Credential(cookie.decode("latin-1"), False, True)
     return None
 
 
-def session_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """The session token of a request (an API key is not one)."""
+def session_token(headers: Iterable[tuple[bytes, bytes]], method: str = "GET") -> str | None:
+    """The session token of a request (an API key is not one). Raises
+    ``Forbidden`` for a cross-site ``method`` request authenticated by the
+    cookie."""
     credential = find_credential(headers, sessions_only=True)
-    return None if credential is None else credential.token
+    if credential is None:
+        return None
+    if credential.from_cookie and method not in SAFE_METHODS and cross_site(headers):
+        raise Forbidden("Cross-site request refused")
+    return credential.token
+
+
+def cross_site(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a browser says the request came from another site's page."""
+    fetch_site = origin = host = forwarded_host = None
+    for name, value in headers:
+        if name == b"sec-fetch-site":
+            fetch_site = value.strip().lower()
+        elif name == b"origin":
+            origin = value.strip().lower()
+        elif name == b"host":
+            host = value.strip().lower()
+        elif name == b"x-forwarded-host":
+            # Behind a proxy (forward auth) the original host; a page on
+            # another site cannot set this header on a request it forges.
+            forwarded_host = value.strip().lower()
+    host = forwarded_host or host
+    if fetch_site is not None:
+        return fetch_site not in _SAME_SITE_FETCH
+    if origin is None:
+        return False
+    # "scheme://host[:port]"; the scheme is not compared, since a proxy in
+    # front may have ended TLS. "null" (a sandboxed or file page) never matches.
+    _, separator, authority = origin.partition(b"://")
+    return not separator or host is None or authority != host
 
 
 def _cookie_value(header: bytes) -> bytes | None:

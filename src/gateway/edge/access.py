@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 from gateway.auth.apikeys import ApiKeyRegistry
 from gateway.auth.sessions import Session, SessionKind, SessionRegistry
 from gateway.config import AccessRule
-from gateway.credentials import find_credential
+from gateway.credentials import SAFE_METHODS, cross_site, find_credential
 from gateway.edge.wire import encode_headers
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.store.base import ApiKeyRecord
@@ -92,6 +92,8 @@ class AccessControl:
             if identity is None:
                 identity = self._remember(record.key_id, self._key_headers(record))
             return Principal(None, record, identity)
+        if credential.from_cookie and method not in SAFE_METHODS and cross_site(headers):
+            raise Forbidden("Cross-site request refused")
         # Each request through the gateway is activity: it keeps the session.
         session = self.sessions.authenticate(credential.token, touch=True)
         if not rule.public and not _kind_allowed(rule, session):

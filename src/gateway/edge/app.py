@@ -344,7 +344,7 @@ def _wants_redirect(request: Request) -> bool:
 
 
 def _session_token(request: Request) -> str:
-    token = session_token(request.headers)
+    token = session_token(request.headers, request.method)
     if token is None:
         raise Unauthenticated()
     return token

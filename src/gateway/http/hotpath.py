@@ -27,8 +27,9 @@ HotHandler = Callable[[Scope], tuple[int, Headers, bytes]]
 
 
 def request_token(scope: Scope) -> str | None:
-    """The session token of an ASGI request (see ``gateway.credentials``)."""
-    return session_token(scope["headers"])
+    """The session token of an ASGI request (see ``gateway.credentials``:
+    a cross-site state change with the cookie is ``Forbidden``)."""
+    return session_token(scope["headers"], scope.get("method", "GET"))
 
 
 def client_ip(scope: Scope) -> str:
