@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from gateway.clock import SystemClock, TestClock
+from gateway.clock import RefillClock, SystemClock, TestClock
 
 
 def test_test_clock_moves_only_when_told() -> None:
@@ -34,3 +34,14 @@ def test_system_clock_is_unix_time_in_seconds() -> None:
     now = SystemClock().now()
     assert isinstance(now, float)
     assert now > 1_600_000_000  # seconds (not ms, not monotonic), after 2020
+
+
+def test_refill_clock_adds_real_time_to_the_test_clock() -> None:
+    real = [100.0]
+    clock = TestClock(start=1_000.0)
+    refill = RefillClock(clock, monotonic=lambda: real[0])
+    assert refill.now() == 1_000.0
+    real[0] += 2.5  # real time passes: buckets refill
+    assert refill.now() == 1_002.5
+    clock.advance(60)  # the clock moves: buckets refill too
+    assert refill.now() == 1_062.5

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -56,6 +57,28 @@ class TestClock:
 
     def __repr__(self) -> str:
         return f"TestClock({self._now!r})"
+
+
+class RefillClock:
+    """The time token buckets read under a test clock: the test clock plus
+    the real time elapsed since this was made.
+
+    SPEC 7: rate limiters still refill with real time under the test clock,
+    so a load test that drained a bucket gets tokens back as seconds pass,
+    and also when it moves the clock. Both only go forward, so this does
+    too. (Over the system clock, buckets read it directly: adding real time
+    again would refill them twice as fast.)"""
+
+    def __init__(self, clock: Clock, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._monotonic = monotonic
+        self._start = monotonic()
+
+    def now(self) -> float:
+        return self._clock.now() + (self._monotonic() - self._start)
+
+    def __repr__(self) -> str:
+        return f"RefillClock({self._clock!r})"
 
 
 def _valid_time(value: float) -> float:

@@ -21,7 +21,7 @@ from gateway.audit import AuditLog
 from gateway.auth.core import LoginCore
 from gateway.auth.events import SecurityEvent
 from gateway.auth.passwords import PasswordHasher, serialized
-from gateway.clock import Clock, SystemClock, TestClock
+from gateway.clock import Clock, RefillClock, SystemClock, TestClock
 from gateway.config import Config
 from gateway.errors import BadRequest, RateLimited
 from gateway.metrics import Metrics
@@ -41,6 +41,7 @@ T = TypeVar("T")
 SWEEP_INTERVAL = 1.0
 SHED_RETRY_AFTER = 1.0
 PRUNE_INTERVAL = 3600.0
+TEST_CLOCK_SETTING = "test_clock"
 
 
 class ThreadedHasher:
@@ -109,7 +110,6 @@ class Runtime:
     async def open(
         cls, config: Config, *, data_dir: Path | None = None, test_clock: bool = False
     ) -> Runtime:
-        clock: Clock = TestClock(start=SystemClock().now()) if test_clock else SystemClock()
         directory = Path(data_dir if data_dir is not None else config.store.data_dir)
         store: Store
         if config.store.backend == "memory":
@@ -131,13 +131,22 @@ class Runtime:
                     directory,
                 )
             store = await SqliteStore.open(directory, master_key, thread_runner(1))
+        clock: Clock = SystemClock()
+        bucket_clock: Clock | None = None
+        if test_clock:
+            # Resumes where it was moved to last on this data (SPEC 7).
+            saved = await store.get_setting(TEST_CLOCK_SETTING)
+            clock = TestClock(start=float(saved) if saved else SystemClock().now())
+            bucket_clock = RefillClock(clock)
         password_hasher = await trio.to_thread.run_sync(PasswordHasher, config.argon2)
         # Multi-lane hashes run one at a time (see auth.passwords): more
         # threads would only wait on the lock.
         argon2 = config.argon2
         limit = 1 if serialized(argon2.lanes) else argon2.max_concurrent_hashes
         hasher = ThreadedHasher(password_hasher, limit, argon2.max_queued_hashes)
-        core = LoginCore.build(config, store=store, clock=clock, hasher=hasher)
+        core = LoginCore.build(
+            config, store=store, clock=clock, hasher=hasher, bucket_clock=bucket_clock
+        )
         await core.api_keys.load()
         token = config.secrets.admin_token
         token_file: Path | None = None
@@ -218,9 +227,12 @@ class Runtime:
                 await self.core.prune()  # forget aged lock state of guessed usernames
             await trio.sleep(SWEEP_INTERVAL)
 
-    def move_clock(self, *, advance: float | None = None, set_to: float | None = None) -> float:
+    async def move_clock(
+        self, *, advance: float | None = None, set_to: float | None = None
+    ) -> float:
         """Move the test clock forward (never back: lock and session deadlines
-        assume time does not go back), then expire what is due."""
+        assume time does not go back), keep its new value with the data (a
+        restart resumes from it), then expire what is due."""
         if self.test_clock is None:
             raise RuntimeError("the clock only moves under --test-clock")
         if set_to is not None:
@@ -229,5 +241,7 @@ class Runtime:
             self.test_clock.set(set_to)
         if advance is not None:
             self.test_clock.advance(advance)
+        now = self.test_clock.now()
+        await self.store.put_setting(TEST_CLOCK_SETTING, repr(now))
         self.core.sweep()
-        return self.test_clock.now()
+        return now

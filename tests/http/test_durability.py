@@ -3,6 +3,7 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.http.flows import enrolled_user, login_with_totp, start_login, verify
 from tests.http.harness import TEST_CONFIG
@@ -100,3 +101,28 @@ def test_totp_login_after_restart(own_gateway):
     app = enrolled_user(gateway, "dave")
     gateway.restart()
     assert login_with_totp(gateway, "dave", app).status_code == 200
+
+
+def test_buckets_refill_with_real_time_under_the_test_clock(own_gateway):
+    own_gateway.config_path.write_text(
+        TEST_CONFIG.replace("ip_burst = 100000", "ip_burst = 1").replace(
+            "ip_rate = 1000.0", "ip_rate = 20.0"
+        )
+    )
+    gateway = own_gateway.start()
+    statuses = [start_login(gateway, "nobody", password="wrong123").status_code for _ in range(2)]
+    assert statuses == [401, 429]
+    # The clock is not moved: only real time can give the token back.
+    for _ in range(200):
+        if start_login(gateway, "nobody", password="wrong123").status_code == 401:
+            break
+    else:
+        pytest.fail("a drained bucket stayed drained while real time passed")
+
+
+def test_the_test_clock_resumes_after_a_restart(own_gateway):
+    gateway = own_gateway.start()
+    moved = gateway.advance(3 * 86_400)
+    gateway.restart()
+    assert gateway.now() == moved
+    assert gateway.advance(1) == moved + 1

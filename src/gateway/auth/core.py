@@ -37,8 +37,17 @@ class LoginCore:
 
     @classmethod
     def build(
-        cls, config: Config, *, store: Store, clock: Clock, hasher: AsyncPasswordHasher
+        cls,
+        config: Config,
+        *,
+        store: Store,
+        clock: Clock,
+        hasher: AsyncPasswordHasher,
+        bucket_clock: Clock | None = None,
     ) -> LoginCore:
+        """``bucket_clock``: the time the login token buckets refill on
+        (default ``clock``; under a test clock the server passes a
+        ``RefillClock``)."""
         events = EventBus()
         api_keys = ApiKeyRegistry(store, clock, config.api_keys, events=events)
         factors = default_factors(config.totp)
@@ -49,7 +58,7 @@ class LoginCore:
             sessions=sessions,
             hasher=hasher,
             guard=guard,
-            limits=LoginRateLimits(clock, config.rate_limits),
+            limits=LoginRateLimits(bucket_clock or clock, config.rate_limits),
             factors=factors,
             clock=clock,
             config=config.login,

@@ -99,7 +99,7 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
         if runtime.test_clock is None:
             raise NotFound()
         form = await body(schemas.ClockRequest)
-        now = runtime.move_clock(advance=form.advance, set_to=form.set)
+        now = await runtime.move_clock(advance=form.advance, set_to=form.set)
         return json(schemas.ClockState(now=now))
 
     @app.get("/admin/v1/clock")

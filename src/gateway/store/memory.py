@@ -19,6 +19,7 @@ _T = TypeVar("_T")
 
 class MemoryStore:
     def __init__(self) -> None:
+        self._settings: dict[str, str] = {}
         self._accounts: dict[str, Account] = {}
         self._users: dict[str, User] = {}
         self._devices: dict[str, Device] = {}
@@ -156,6 +157,15 @@ class MemoryStore:
 
     def __len__(self) -> int:
         return len(self._users)
+
+    async def get_setting(self, name: str) -> str | None:
+        return self._settings.get(name)
+
+    async def put_setting(self, name: str, value: str) -> None:
+        self._settings[name] = value
+
+    def restore_setting(self, name: str, value: str) -> None:
+        self._settings[name] = value
 
     async def close(self) -> None:
         return None

@@ -197,6 +197,9 @@ class SqliteStore:
             for (record,) in conn.execute("SELECT record FROM api_keys")
         ]
         self._memory.restore(accounts, users, devices, locks, api_keys)
+        settings = conn.execute("SELECT key, value FROM meta WHERE key LIKE 'setting:%'")
+        for key, value in settings:
+            self._memory.restore_setting(key.removeprefix("setting:"), bytes(value).decode())
 
     async def _write(self, write: _Write) -> None:
         ticket = self._db.enqueue(write)
@@ -346,6 +349,22 @@ class SqliteStore:
         if dropped or changed:
             await self._write(write)
         return len(dropped)
+
+    # --- settings ----------------------------------------------------------------
+
+    async def get_setting(self, name: str) -> str | None:
+        return await self._memory.get_setting(name)
+
+    async def put_setting(self, name: str, value: str) -> None:
+        await self._memory.put_setting(name, value)
+        key = "setting:" + name
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO meta VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value.encode()),
+            )
+        )
 
     async def close(self) -> None:
         """Write what is still queued (a write whose caller was cancelled)
