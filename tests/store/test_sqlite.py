@@ -64,7 +64,8 @@ async def test_restart_keeps_users_devices_counters_and_lock_state(tmp_path: Pat
         "phone",
     )
     assert await reopened.get_lock("alice") == lock
-    assert await reopened.get_lock("nobody") == LockState(failures=(T0,))
+    # A guessed name's lock state was never written: it lived in memory.
+    assert await reopened.get_lock("nobody") == LockState()
     assert not await reopened.claim_counter(device.device_id, 56_666_666)
     await reopened.close()
 
@@ -82,11 +83,88 @@ async def test_pruned_lock_state_is_pruned_on_disk(tmp_path: Path) -> None:
     store = await populated(tmp_path)
     await store.update_lock("guessed", lambda _: (LockState(failures=(T0,)), None))
     await store.update_lock("alice", lambda _: (LockState(failures=(T0, T0 + 100)), None))
-    await store.prune_locks(lambda s: LockState(failures=s.failures[1:]))
+    assert await store.prune_locks(lambda s: LockState(failures=s.failures[1:])) == 1
     await store.close()
     reopened = await SqliteStore.open(tmp_path, MASTER_KEY)
     assert await reopened.get_lock("guessed") == LockState()
     assert await reopened.get_lock("alice") == LockState(failures=(T0 + 100,))
+    await reopened.close()
+
+
+def lock_rows(data_dir: Path) -> list[str]:
+    with sqlite3.connect(data_dir / DATABASE_FILE) as conn:
+        return [row[0] for row in conn.execute("SELECT username FROM lock_state")]
+
+
+async def test_guessed_names_leave_no_row_and_bounded_memory(tmp_path: Path) -> None:
+    store = await populated(tmp_path)
+    store._memory.guessed.capacity = 100
+    for i in range(1_000):
+        await store.update_lock(f"guess{i}", lambda _: (LockState(failures=(T0,)), None))
+    await store.update_lock("alice", lambda _: (LockState(failures=(T0,)), None))
+    assert lock_rows(tmp_path) == ["alice"]
+    assert len(store._memory.guessed) == 100
+    assert await store.get_lock("guess999") == LockState(failures=(T0,))  # the newest stay
+    assert await store.get_lock("guess0") == LockState()
+    await store.close()
+
+
+async def test_a_full_lru_evicts_unlocked_names_before_locked_ones(tmp_path: Path) -> None:
+    store = await populated(tmp_path)
+    store._memory.guessed.capacity = 10
+    locked = LockState(locked_until=T0 + 86_400)
+    await store.update_lock("lockedguess", lambda _: (locked, None))
+    for i in range(20):
+        await store.update_lock(f"guess{i}", lambda _: (LockState(failures=(T0,)), None))
+    assert await store.get_lock("lockedguess") == locked
+    await store.close()
+
+
+async def test_a_name_guessed_before_it_was_created_keeps_its_lock(tmp_path: Path) -> None:
+    store = await populated(tmp_path)
+    locked = LockState(locked_until=T0 + 86_400)
+    await store.update_lock("carol", lambda _: (locked, None))
+    assert lock_rows(tmp_path) == []
+    await store.create_user("carol", "U1", "h", None, None, T0)
+    assert await store.get_lock("carol") == locked
+    await store.close()
+    reopened = await SqliteStore.open(tmp_path, MASTER_KEY)
+    assert await reopened.get_lock("carol") == locked
+    await reopened.close()
+
+
+async def test_rows_of_guessed_names_from_older_versions_are_dropped(tmp_path: Path) -> None:
+    store = await populated(tmp_path)
+    await store.close()
+    with sqlite3.connect(tmp_path / DATABASE_FILE) as conn:
+        conn.execute("INSERT INTO lock_state VALUES ('oldguess', '{}')")
+        conn.execute("INSERT INTO lock_state VALUES ('alice/device1', '{}')")
+    reopened = await SqliteStore.open(tmp_path, MASTER_KEY)
+    assert lock_rows(tmp_path) == ["alice/device1"]  # a trusted device's state: kept
+    await reopened.close()
+
+
+async def test_refused_attempts_on_a_locked_user_do_not_each_write(tmp_path: Path) -> None:
+    store = await populated(tmp_path)
+    locked = LockState(locked_until=T0 + 86_400)
+    await store.update_lock("alice", lambda _: (locked, None))
+    writes = 0
+    original = store._write
+
+    async def counting(write: Callable[[sqlite3.Connection], object]) -> None:
+        nonlocal writes
+        writes += 1
+        await original(write)
+
+    store._write = counting  # type: ignore[method-assign]
+    for i in range(100):  # each refusal moves the lock on by a second
+        extended = LockState(locked_until=T0 + 86_400 + i)
+        await store.update_lock("alice", lambda _, s=extended: (s, None))
+    assert writes == 1  # once the extension passed the slack (60 s)
+    await store.close()
+    reopened = await SqliteStore.open(tmp_path, MASTER_KEY)
+    until = (await reopened.get_lock("alice")).locked_until
+    assert until is not None and T0 + 86_400 + 60 <= until <= T0 + 86_400 + 99
     await reopened.close()
 
 
@@ -157,7 +235,7 @@ async def test_writes_reach_the_disk_in_the_order_they_were_made(tmp_path: Path)
             await hold.wait()
         return fn()
 
-    store = await SqliteStore.open(tmp_path, MASTER_KEY)
+    store = await populated(tmp_path)
     store._run = runner  # the held-back runner, from now on
     first, second = LockState(failures=(T0,)), LockState(failures=(T0, T0 + 1))
     async with trio.open_nursery() as nursery:
@@ -222,3 +300,22 @@ async def test_lockout_survives_a_restart_of_the_gateway(tmp_path: Path) -> None
     await store.remove_device(enrolment.device.device_id)
     assert isinstance(await core.flow.login("alice", PASSWORD, "tws", ip=IP), LoggedIn)
     await store.close()
+
+
+def test_queued_writes_share_one_commit_and_fail_alone(tmp_path: Path) -> None:
+    from gateway.store.sqlite import _Database
+
+    db = _Database(tmp_path / DATABASE_FILE)
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    first = db.enqueue(lambda c: c.execute("INSERT INTO meta VALUES ('a', x'01')"))
+    broken = db.enqueue(lambda c: c.execute("INSERT INTO meta VALUES ('a', x'02')"))  # dup key
+    last = db.enqueue(lambda c: c.execute("INSERT INTO meta VALUES ('b', x'03')"))
+    db.flush(last)
+    assert statements.count("COMMIT") == 1
+    db.flush(first)  # already written: no error of its own
+    with pytest.raises(sqlite3.IntegrityError):
+        db.flush(broken)
+    rows = dict(db.conn.execute("SELECT key, value FROM meta WHERE key IN ('a', 'b')"))
+    assert rows == {"a": b"\x01", "b": b"\x03"}
+    db.close()

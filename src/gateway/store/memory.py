@@ -2,11 +2,18 @@
 
 Atomicity comes from the event loop: no method awaits between reading and
 writing, so on one loop nothing interleaves inside a method.
+
+Lock state is kept for any well-formed username (a lock must not tell who
+exists), but that of names nobody has lives in ``GuessedLocks``: a bounded
+LRU, so a million guessed names cost a bounded amount of memory and, in the
+durable store, no row at all. Lock keys are a username, or
+``username/device`` for attempts made with a trusted-device cookie.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TypeVar
@@ -16,9 +23,79 @@ from gateway.store.base import Account, AlreadyExists, ApiKeyRecord, Device, Use
 
 _T = TypeVar("_T")
 
+GUESSED_LOCKS = 100_000
+_EVICTION_SCAN = 32
+
+
+def lock_owner(key: str) -> str:
+    """The username a lock key belongs to (``alice`` for ``alice/d1``)."""
+    return key.partition("/")[0]
+
+
+class GuessedLocks:
+    """Lock state of names that are no user's, least recently used first,
+    at most ``capacity`` of them.
+
+    When full, the oldest entry that is not locked goes first (a scan of the
+    oldest few); only when those are all locked does the oldest lock go.
+    Evicting a lock early would let an attacker tell a guessed name from a
+    real one (whose lock stays), so it takes ``capacity`` locked names at
+    once, each ``max_failures`` failed attempts, to get there."""
+
+    def __init__(self, capacity: int = GUESSED_LOCKS) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._entries: OrderedDict[str, LockState] = OrderedDict()
+        self.evicted = 0
+
+    def get(self, key: str) -> LockState | None:
+        return self._entries.get(key)
+
+    def put(self, key: str, state: LockState) -> None:
+        entries = self._entries
+        if state.is_empty:
+            entries.pop(key, None)
+            return
+        entries[key] = state
+        entries.move_to_end(key)
+        while len(entries) > self.capacity:
+            self._evict_one()
+
+    def pop(self, key: str) -> LockState | None:
+        return self._entries.pop(key, None)
+
+    def _evict_one(self) -> None:
+        entries = self._entries
+        for index, (key, state) in enumerate(entries.items()):
+            if index >= _EVICTION_SCAN:
+                break
+            if state.locked_until is None:
+                del entries[key]
+                self.evicted += 1
+                return
+        entries.popitem(last=False)
+        self.evicted += 1
+
+    def normalize(self, normalize: Callable[[LockState], LockState]) -> int:
+        """Apply ``normalize`` to every entry; returns how many it emptied."""
+        dropped = 0
+        for key, old in list(self._entries.items()):
+            state = normalize(old)
+            if state.is_empty:
+                del self._entries[key]
+                dropped += 1
+            elif state != old:
+                self._entries[key] = state
+        return dropped
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, guessed_locks: int = GUESSED_LOCKS) -> None:
+        self.guessed = GuessedLocks(guessed_locks)
         self._settings: dict[str, str] = {}
         self._accounts: dict[str, Account] = {}
         self._users: dict[str, User] = {}
@@ -51,6 +128,11 @@ class MemoryStore:
             raise LookupError(f"no account {account_id!r}")
         user = User(username, account_id, password_hash, email, phone, now)
         self._users[username] = user
+        # A name guessed (and maybe locked) before it was anyone's keeps its
+        # lock state, now with the users'.
+        guessed = self.guessed.pop(username)
+        if guessed is not None:
+            self._locks[username] = guessed
         return user
 
     async def get_user(self, username: str) -> User | None:
@@ -103,16 +185,24 @@ class MemoryStore:
     async def api_keys(self) -> list[ApiKeyRecord]:
         return list(self._api_keys.values())
 
+    def is_known(self, key: str) -> bool:
+        """Whether a lock key belongs to a user that exists."""
+        return lock_owner(key) in self._users
+
     async def get_lock(self, username: str) -> LockState:
-        return self._locks.get(username, LockState())
+        if self.is_known(username):
+            return self._locks.get(username, LockState())
+        return self.guessed.get(username) or LockState()
 
     async def update_lock(
         self, username: str, change: Callable[[LockState], tuple[LockState, _T]]
     ) -> _T:
+        if not self.is_known(username):
+            state, result = change(self.guessed.get(username) or LockState())
+            self.guessed.put(username, state)
+            return result
         state, result = change(self._locks.get(username, LockState()))
         if state.is_empty:
-            # Lock state exists for any well-formed name; an empty one is dropped
-            # so that guessed names do not pile up.
             self._locks.pop(username, None)
         else:
             self._locks[username] = state
@@ -120,7 +210,7 @@ class MemoryStore:
 
     async def prune_locks(self, normalize: Callable[[LockState], LockState]) -> int:
         dropped, _ = self.normalize_locks(normalize)
-        return len(dropped)
+        return len(dropped) + self.guessed.normalize(normalize)
 
     def normalize_locks(
         self, normalize: Callable[[LockState], LockState]

@@ -7,9 +7,13 @@ reservations at once), then goes through to SQLite before the awaiting call
 returns.
 
 Write order: writes are queued in the order they were made and a worker
-thread drains the queue in that order, one transaction per write, under one
-lock. Two racing updates of one username therefore reach the disk in the
-order they were applied in memory, whatever order the threads run in.
+thread drains the queue in that order under one lock, committing together
+the writes that queued up while the previous commit ran (group commit).
+Two racing updates of one username therefore reach the disk in the order
+they were applied in memory, whatever order the threads run in.
+
+Lock state of guessed names (no such user) is kept in bounded memory only
+(``memory.GuessedLocks``), never as a row.
 
 Device secrets are sealed with AES-256-GCM (``SecretSealer``) before they
 reach SQLite. Sessions are not stored here: they live in memory
@@ -35,7 +39,7 @@ import msgspec
 from gateway.auth.lockout import LockState
 from gateway.store.base import Account, ApiKeyRecord, Device, ThreadRunner, User, run_inline
 from gateway.store.encryption import MasterKeyError, SecretSealer
-from gateway.store.memory import MemoryStore
+from gateway.store.memory import MemoryStore, lock_owner
 
 _T = TypeVar("_T")
 
@@ -64,6 +68,14 @@ CREATE TABLE IF NOT EXISTS api_keys (
 """
 
 _Write = Callable[[sqlite3.Connection], object]
+MAX_BATCH = 512  # writes per group commit
+LOCK_EXTENSION_SLACK = 60.0  # seconds a lock's extension may go unwritten
+
+
+def _nothing(conn: sqlite3.Connection) -> None:
+    """A write that writes nothing (see ``SqliteStore.update_lock``)."""
+
+
 _lock_encoder = msgspec.json.Encoder()
 _lock_decoder = msgspec.json.Decoder(LockState)
 _api_key_decoder = msgspec.json.Decoder(ApiKeyRecord)
@@ -82,7 +94,8 @@ class _Database:
             # Hashes and sealed secrets: keep the file (and the WAL files
             # SQLite derives from it) private to the owner.
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self.conn = sqlite3.connect(path, check_same_thread=False)
+        # Transactions are begun and committed here, explicitly (group commit).
+        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
@@ -101,18 +114,42 @@ class _Database:
 
     def flush(self, ticket: int) -> None:
         """Run every queued write in order (worker thread), then raise the
-        error of ``ticket``'s write if it failed."""
+        error of ``ticket``'s write if it failed.
+
+        Group commit: the writes queued by the time the thread gets here go
+        in one transaction (up to ``MAX_BATCH``), each in a savepoint of its
+        own, so one failing write is rolled back alone. Every caller whose
+        write was in the batch returns after the one commit."""
         with self._mutex:
             while self._queue:
-                number, write = self._queue.popleft()
-                try:
-                    with self.conn:
-                        write(self.conn)
-                except Exception as exc:
-                    self._errors[number] = exc
+                batch: list[tuple[int, _Write]] = []
+                while self._queue and len(batch) < MAX_BATCH:
+                    batch.append(self._queue.popleft())
+                self._commit(batch)
             error = self._errors.pop(ticket, None)
         if error is not None:
             raise error
+
+    def _commit(self, batch: list[tuple[int, _Write]]) -> None:
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for number, write in batch:
+                conn.execute("SAVEPOINT one_write")
+                try:
+                    write(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO one_write")
+                    self._errors[number] = exc
+                conn.execute("RELEASE one_write")
+            conn.execute("COMMIT")
+        except Exception as exc:
+            # BEGIN or COMMIT failed (disk full, say): nothing of the batch
+            # was written, and every caller in it hears so.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for number, _ in batch:
+                self._errors.setdefault(number, exc)
 
     def close(self) -> None:
         with self._mutex:
@@ -131,6 +168,7 @@ class SqliteStore:
         self._sealer = sealer
         self._run = run
         self._memory = MemoryStore()
+        self._durable_until: dict[str, float] = {}  # locked_until as last written
 
     @classmethod
     async def open(
@@ -188,10 +226,20 @@ class SqliteStore:
                 "SELECT device_id, username, type, label, secret, counter, created_at FROM devices"
             )
         ]
-        locks = [
-            (username, _lock_decoder.decode(state))
-            for username, state in conn.execute("SELECT username, state FROM lock_state")
-        ]
+        known = {user.username for user in users}
+        locks, guessed = [], []
+        for key, state in conn.execute("SELECT username, state FROM lock_state"):
+            if lock_owner(key) in known:
+                locks.append((key, _lock_decoder.decode(state)))
+            else:
+                guessed.append((key,))
+        if guessed:
+            # Rows of guessed names (written before they were kept in memory only).
+            with conn:
+                conn.executemany("DELETE FROM lock_state WHERE username = ?", guessed)
+        self._durable_until.update(
+            (key, state.locked_until) for key, state in locks if state.locked_until is not None
+        )
         api_keys = [
             _api_key_decoder.decode(record)
             for (record,) in conn.execute("SELECT record FROM api_keys")
@@ -229,12 +277,20 @@ class SqliteStore:
         user = await self._memory.create_user(
             username, account_id, password_hash, email, phone, now
         )
-        await self._write(
-            lambda c: c.execute(
+        carried = await self._memory.get_lock(username)  # of the name, guessed before
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute(
                 "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)",
                 (username, account_id, password_hash, email, phone, now),
             )
-        )
+            if not carried.is_empty:
+                c.execute(
+                    "INSERT OR REPLACE INTO lock_state VALUES (?, ?)",
+                    (username, _lock_encoder.encode(carried)),
+                )
+
+        await self._write(write)
         return user
 
     async def get_user(self, username: str) -> User | None:
@@ -321,8 +377,18 @@ class SqliteStore:
         old = await self._memory.get_lock(username)
         result = await self._memory.update_lock(username, change)
         state = await self._memory.get_lock(username)
-        if state == old:
+        if not self._memory.is_known(username):
+            # A guessed name's state stays in bounded memory, never on disk.
+            # It still waits its turn in the write queue, as a known user's
+            # write does: the time an answer takes must not say who exists.
+            await self._write(_nothing)
             return result
+        if state == old or self._only_extends_lock(username, old, state):
+            return result
+        if state.locked_until is None:
+            self._durable_until.pop(username, None)
+        else:
+            self._durable_until[username] = state.locked_until
         if state.is_empty:
             await self._write(
                 lambda c: c.execute("DELETE FROM lock_state WHERE username = ?", (username,))
@@ -338,6 +404,18 @@ class SqliteStore:
             )
         return result
 
+    def _only_extends_lock(self, username: str, old: LockState, new: LockState) -> bool:
+        """A refused attempt on a locked user moves ``locked_until`` on and
+        nothing else; written every time, a flood on one locked name would
+        be a flood of disk writes. It is written once the extension passes
+        ``LOCK_EXTENSION_SLACK``: a crash loses at most that much of it."""
+        if old.locked_until is None or new.locked_until is None:
+            return False
+        if old.failures != new.failures or old.pending != new.pending:
+            return False
+        durable = self._durable_until.get(username, old.locked_until)
+        return new.locked_until - durable < LOCK_EXTENSION_SLACK
+
     async def prune_locks(self, normalize: Callable[[LockState], LockState]) -> int:
         dropped, changed = self._memory.normalize_locks(normalize)
         encoded = [(_lock_encoder.encode(state), u) for u, state in changed]
@@ -348,7 +426,7 @@ class SqliteStore:
 
         if dropped or changed:
             await self._write(write)
-        return len(dropped)
+        return len(dropped) + self._memory.guessed.normalize(normalize)
 
     # --- settings ----------------------------------------------------------------
 
