@@ -12,6 +12,7 @@ A full file with the defaults::
     window_seconds = 86400       # ... within this window lock the user
     lock_seconds = 86400         # a lock lasts this long after the last refused attempt
     attempt_ttl_seconds = 60     # a reserved attempt never settled counts as failed after this
+    max_guessed_names = 100000   # lock state of names nobody has: memory only, LRU
 
     [sessions]
     idle_timeout_seconds = 900
@@ -32,6 +33,7 @@ A full file with the defaults::
     max_concurrent_hashes = 4    # hashes at once when lanes = 1 (with lanes > 1 one
                                  # hash at a time, spread over every core by OpenSSL)
     max_queued_hashes = 32       # logins waiting for a hash beyond those; more: rate_limited
+    max_hashes_per_client = 4    # admitted at once from one address (trusted devices aside)
 
     [rate_limits]
     ip_rate = 5.0                # login attempts per second per client IP, refilled
@@ -140,6 +142,9 @@ class LockoutConfig(_Section):
     window_seconds: PositiveSeconds = 86_400.0
     lock_seconds: PositiveSeconds = 86_400.0
     attempt_ttl_seconds: PositiveSeconds = 60.0
+    # Lock state of names that are no user's: in memory only, at most this
+    # many names (least recently used go first, unlocked before locked).
+    max_guessed_names: PositiveInt = 100_000
 
 
 class SessionConfig(_Section):
@@ -182,6 +187,7 @@ class Argon2Config(_Section):
     hash_length: Annotated[int, msgspec.Meta(ge=16)] = 32
     max_concurrent_hashes: PositiveInt = 4
     max_queued_hashes: Annotated[int, msgspec.Meta(ge=0)] = 32
+    max_hashes_per_client: PositiveInt = 4  # admitted at once from one address (untrusted)
 
     def __post_init__(self) -> None:
         if self.profile == "insecure-load-test":

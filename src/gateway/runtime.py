@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from gateway.audit import AuditLog
 from gateway.auth.core import LoginCore
 from gateway.auth.events import SecurityEvent
 from gateway.auth.passwords import PasswordHasher, serialized
+from gateway.auth.trust import derive_device_key
 from gateway.clock import Clock, RefillClock, SystemClock, TestClock
 from gateway.config import Config
 from gateway.errors import BadRequest, RateLimited
@@ -44,41 +46,152 @@ PRUNE_INTERVAL = 3600.0
 TEST_CLOCK_SETTING = "test_clock"
 
 
-class ThreadedHasher:
-    """Argon2id in worker threads, at most ``limit`` at once, so a flood of
-    logins neither spawns threads nor stalls the event loop; and at most
-    ``queue`` more waiting, so a flood that gets past the token buckets (many
-    addresses, many usernames) meets ``rate_limited`` at once instead of a
-    queue that grows without end in front of everyone's login."""
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    client: str
+    trusted: bool
+    granted: trio.Event = field(default_factory=trio.Event)
 
-    def __init__(self, hasher: PasswordHasher, limit: int, queue: int) -> None:
+
+class ThreadedHasher:
+    """Argon2id in worker threads, shared fairly.
+
+    Login attempts (``verify``) get ``limit`` hash slots. When all are busy,
+    an attempt waits in one of two queues: attempts with a trusted-device
+    cookie go first, in order; the others are served round-robin by client
+    address, so one address with many attempts waiting gets one slot in
+    turn, not all of them. Each address may have at most ``per_client``
+    attempts admitted (running or waiting), and each queue at most
+    ``queue`` waiting: past either, ``rate_limited`` at once, instead of a
+    queue that grows without end in front of everyone's login.
+
+    Support setting a password (``hash``) has a lane of its own and never
+    waits behind login attempts. (Multi-lane hashes still run one at a time
+    in the process, see ``auth.passwords``: it waits for at most the one
+    hash running.)"""
+
+    def __init__(
+        self,
+        hasher: PasswordHasher,
+        limit: int,
+        queue: int,
+        per_client: int = 4,
+    ) -> None:
         self._hasher = hasher
-        self._limiter = trio.CapacityLimiter(limit)
-        self._capacity = limit + queue
-        self._admitted = 0
+        self._limit = limit
+        self._queue_cap = queue
+        self._per_client = per_client
+        self._threads = trio.CapacityLimiter(limit)
+        self._support = trio.CapacityLimiter(1)
+        self._running = 0
+        self._trusted: deque[_Waiter] = deque()
+        self._untrusted: dict[str, deque[_Waiter]] = {}  # by client, in turn order
+        self._waiting_untrusted = 0
+        self._admitted: Counter[str] = Counter()  # untrusted, running or waiting, by client
         self.hashes = 0  # how many were computed
-        self.shed = 0  # how many were refused because the queue was full
+        self.shed = 0  # how many were refused because a queue or a client's share was full
 
     @property
     def dummy_hash(self) -> str:
         return self._hasher.dummy_hash
 
+    @property
+    def waiting(self) -> int:
+        return len(self._trusted) + self._waiting_untrusted
+
     async def hash(self, password: str) -> str:
-        return await self._run(self._hasher.hash, password)
+        self.hashes += 1
+        return await trio.to_thread.run_sync(self._hasher.hash, password, limiter=self._support)
 
-    async def verify(self, password: str, encoded: str) -> bool:
-        return await self._run(self._hasher.verify, password, encoded)
-
-    async def _run(self, work: Callable[..., T], *args: str) -> T:
-        if self._admitted >= self._capacity:
-            self.shed += 1
-            raise RateLimited(SHED_RETRY_AFTER, "Too many logins in progress")
-        self._admitted += 1
+    async def verify(
+        self, password: str, encoded: str, *, client: str = "", trusted: bool = False
+    ) -> bool:
+        await self._acquire(client, trusted)
         try:
             self.hashes += 1
-            return await trio.to_thread.run_sync(work, *args, limiter=self._limiter)
+            return await trio.to_thread.run_sync(
+                self._hasher.verify, password, encoded, limiter=self._threads
+            )
         finally:
-            self._admitted -= 1
+            self._release(client, trusted)
+
+    async def _acquire(self, client: str, trusted: bool) -> None:
+        if not trusted:
+            if self._admitted[client] >= self._per_client:
+                self._shed()
+            self._admitted[client] += 1
+        if self._running < self._limit and not self.waiting:
+            self._running += 1
+            return
+        queue_full = (
+            len(self._trusted) >= self._queue_cap
+            if trusted
+            else self._waiting_untrusted >= self._queue_cap
+        )
+        if queue_full:
+            if not trusted:
+                self._forget(client)
+            self._shed()
+        waiter = _Waiter(client, trusted)
+        if trusted:
+            self._trusted.append(waiter)
+        else:
+            self._untrusted.setdefault(client, deque()).append(waiter)
+            self._waiting_untrusted += 1
+        try:
+            await waiter.granted.wait()
+        except BaseException:
+            if waiter.granted.is_set():
+                self._release(client, trusted)
+            else:
+                self._withdraw(waiter)
+            raise
+
+    def _shed(self) -> None:
+        self.shed += 1
+        raise RateLimited(SHED_RETRY_AFTER, "Too many logins in progress")
+
+    def _forget(self, client: str) -> None:
+        self._admitted[client] -= 1
+        if self._admitted[client] <= 0:
+            del self._admitted[client]
+
+    def _withdraw(self, waiter: _Waiter) -> None:
+        if waiter.trusted:
+            self._trusted.remove(waiter)
+            return
+        mine = self._untrusted[waiter.client]
+        mine.remove(waiter)
+        if not mine:
+            del self._untrusted[waiter.client]
+        self._waiting_untrusted -= 1
+        self._forget(waiter.client)
+
+    def _release(self, client: str, trusted: bool) -> None:
+        if not trusted:
+            self._forget(client)
+        self._running -= 1
+        while self._running < self._limit:
+            waiter = self._next()
+            if waiter is None:
+                return
+            self._running += 1
+            waiter.granted.set()
+
+    def _next(self) -> _Waiter | None:
+        if self._trusted:
+            return self._trusted.popleft()
+        if not self._untrusted:
+            return None
+        # Round-robin: the client first in turn gives one attempt and, if it
+        # has more waiting, goes to the back of the turn.
+        client = next(iter(self._untrusted))
+        mine = self._untrusted.pop(client)
+        waiter = mine.popleft()
+        if mine:
+            self._untrusted[client] = mine
+        self._waiting_untrusted -= 1
+        return waiter
 
 
 def thread_runner(limit: int) -> ThreadRunner:
@@ -112,8 +225,9 @@ class Runtime:
     ) -> Runtime:
         directory = Path(data_dir if data_dir is not None else config.store.data_dir)
         store: Store
+        device_key: bytes | None = None
         if config.store.backend == "memory":
-            store = MemoryStore()
+            store = MemoryStore(config.lockout.max_guessed_names)
         else:
             master_key, key_path = await trio.to_thread.run_sync(
                 resolve_master_key,
@@ -130,7 +244,10 @@ class Runtime:
                     key_path,
                     directory,
                 )
-            store = await SqliteStore.open(directory, master_key, thread_runner(1))
+            store = await SqliteStore.open(
+                directory, master_key, thread_runner(1), config.lockout.max_guessed_names
+            )
+            device_key = derive_device_key(master_key)
         clock: Clock = SystemClock()
         bucket_clock: Clock | None = None
         if test_clock:
@@ -143,9 +260,16 @@ class Runtime:
         # threads would only wait on the lock.
         argon2 = config.argon2
         limit = 1 if serialized(argon2.lanes) else argon2.max_concurrent_hashes
-        hasher = ThreadedHasher(password_hasher, limit, argon2.max_queued_hashes)
+        hasher = ThreadedHasher(
+            password_hasher, limit, argon2.max_queued_hashes, argon2.max_hashes_per_client
+        )
         core = LoginCore.build(
-            config, store=store, clock=clock, hasher=hasher, bucket_clock=bucket_clock
+            config,
+            store=store,
+            clock=clock,
+            hasher=hasher,
+            bucket_clock=bucket_clock,
+            device_key=device_key,
         )
         await core.api_keys.load()
         token = config.secrets.admin_token

@@ -34,7 +34,9 @@ class CountingHasher:
         self.hash_calls += 1
         return self._inner.hash(password)
 
-    async def verify(self, password: str, encoded: str) -> bool:
+    async def verify(
+        self, password: str, encoded: str, *, client: str = "", trusted: bool = False
+    ) -> bool:
         self.verify_calls += 1
         if self.pause is not None:
             await self.pause()

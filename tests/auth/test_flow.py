@@ -525,7 +525,9 @@ async def test_users_of_one_account_each_have_their_own_session(core: LoginCore)
 
 
 class BrokenHasher(CountingHasher):
-    async def verify(self, password: str, encoded: str) -> bool:
+    async def verify(
+        self, password: str, encoded: str, *, client: str = "", trusted: bool = False
+    ) -> bool:
         raise RuntimeError("hash thread died")
 
 

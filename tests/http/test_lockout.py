@@ -85,3 +85,39 @@ def test_unknown_users_lock_the_same_way(gateway, username):
     fail_password(gateway, username, 10)
     answer = start_login(gateway, username)
     assert answer.json()["error"] == "locked"
+
+
+def device_cookie_of(answer) -> str:
+    for header in answer.headers.get_list("set-cookie"):
+        if header.startswith("gw_device="):
+            assert "Path=/v1/login" in header and "HttpOnly" in header and "Secure" in header
+            return header.split(";")[0].split("=", 1)[1]
+    raise AssertionError(f"no device cookie in {answer.headers}")
+
+
+def test_a_trusted_device_logs_in_while_guesses_lock_the_name(gateway, username):
+    app = enrolled_user(gateway, username)
+    first = start_login(gateway, username)
+    done = verify(gateway, first.json()["login_id"], app.code())
+    assert done.status_code == 200
+    cookie = device_cookie_of(done)
+    gateway.public.post("/v1/logout", headers={"Authorization": f"Bearer {done.json()['token']}"})
+    fail_password(gateway, username, 10)
+    assert start_login(gateway, username).json()["error"] == "locked"
+    # The owner's device is counted apart: the guesses did not lock it.
+    owner = gateway.public.post(
+        "/v1/login",
+        json={"username": username, "password": "secret123", "platform": "tws"},
+        headers={"Cookie": f"gw_device={cookie}"},
+    )
+    assert owner.status_code == 200, owner.text
+    assert "gw_device=" not in owner.headers.get("set-cookie", "")  # already trusted
+    gateway.advance(30)
+    assert verify(gateway, owner.json()["login_id"], app.code()).status_code == 200
+    # A cookie made up by a client is no trust at all.
+    forged = gateway.public.post(
+        "/v1/login",
+        json={"username": username, "password": "secret123", "platform": "tws"},
+        headers={"Cookie": f"gw_device={username}.x.1.AAAAAAAAAAAAAAAAAAAAAA"},
+    )
+    assert forged.json()["error"] == "locked"

@@ -7,6 +7,7 @@ threads.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy
 from gateway.auth.ratelimit import LoginRateLimits
 from gateway.auth.sessions import SessionRegistry
 from gateway.auth.support import SupportDesk
+from gateway.auth.trust import DeviceCookies
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.store.base import Store
@@ -34,6 +36,7 @@ class LoginCore:
     clock: Clock
     events: EventBus
     api_keys: ApiKeyRegistry
+    devices: DeviceCookies
 
     @classmethod
     def build(
@@ -44,15 +47,18 @@ class LoginCore:
         clock: Clock,
         hasher: AsyncPasswordHasher,
         bucket_clock: Clock | None = None,
+        device_key: bytes | None = None,
     ) -> LoginCore:
         """``bucket_clock``: the time the login token buckets refill on
         (default ``clock``; under a test clock the server passes a
-        ``RefillClock``)."""
+        ``RefillClock``). ``device_key``: the key of trusted-device cookies
+        (default: a random one, good for this process only)."""
         events = EventBus()
         api_keys = ApiKeyRegistry(store, clock, config.api_keys, events=events)
         factors = default_factors(config.totp)
         sessions = SessionRegistry(clock, config.sessions)
         guard = LockoutGuard(LockoutPolicy.from_config(config.lockout), store, clock)
+        devices = DeviceCookies(device_key or secrets.token_bytes(32), clock)
         flow = LoginFlow(
             store=store,
             sessions=sessions,
@@ -63,6 +69,7 @@ class LoginCore:
             clock=clock,
             config=config.login,
             events=events,
+            devices=devices,
         )
         support = SupportDesk(
             store=store,
@@ -75,7 +82,7 @@ class LoginCore:
             events=events,
             api_keys=api_keys,
         )
-        return cls(flow, sessions, support, guard, factors, clock, events, api_keys)
+        return cls(flow, sessions, support, guard, factors, clock, events, api_keys, devices)
 
     def sweep(self) -> None:
         """Expire sessions and logins whose time is up (call every second or

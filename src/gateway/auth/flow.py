@@ -15,6 +15,12 @@ Each password or second-factor check is a reserved lockout attempt (see
 releases its attempt without resetting the count; only a completed login
 resets it, so knowing the password does not buy unlimited code guesses.
 
+Trusted devices (``trust.py``): an attempt with a valid device cookie for
+its username is counted under the lock key ``username/device`` and has a
+per-user bucket of its own, so guesses from elsewhere neither lock nor slow
+the owner's device; it also goes first for hashing. A completed login hands
+out a device cookie when the client had no valid one.
+
 Transactions are in memory, keyed by a random ``login_id``, and expire after
 ``login.expiry_seconds``.
 """
@@ -32,6 +38,7 @@ from gateway.auth.lockout import LockoutGuard, Outcome
 from gateway.auth.passwords import AsyncPasswordHasher, check_username
 from gateway.auth.ratelimit import LoginRateLimits
 from gateway.auth.sessions import Occupied, Platform, Session, SessionRegistry, parse_platform
+from gateway.auth.trust import DeviceCookies, lock_key
 from gateway.clock import Clock
 from gateway.config import LoginConfig
 from gateway.errors import (
@@ -94,10 +101,16 @@ class LoginTransaction:
     trading: bool
     methods: tuple[str, ...]
     expires_at: float
+    lock_key: str = ""  # the username, or username/device for a trusted device
+    device_id: str | None = None
     state: LoginState = LoginState.PASSWORD
     challenge: Challenge | None = None
     challenge_method: str | None = None
     verified_method: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.lock_key:
+            self.lock_key = self.username
 
     def move(self, event: LoginEvent) -> None:
         try:
@@ -119,6 +132,7 @@ class LoggedIn:
     session: Session
     tier: Tier
     replaced: Session | None = None
+    device_cookie: str | None = field(default=None, repr=False)  # new, for a new device
 
 
 class LoginFlow:
@@ -134,8 +148,10 @@ class LoginFlow:
         clock: Clock,
         config: LoginConfig | None = None,
         events: EventBus | None = None,
+        devices: DeviceCookies | None = None,
     ) -> None:
         self._events = events if events is not None else EventBus()
+        self._devices = devices
         self._store = store
         self._sessions = sessions
         self._hasher = hasher
@@ -147,25 +163,44 @@ class LoginFlow:
         self._transactions: dict[str, LoginTransaction] = {}
 
     async def login(
-        self, username: str, password: str, platform: str, *, ip: str, trading: bool = False
+        self,
+        username: str,
+        password: str,
+        platform: str,
+        *,
+        ip: str,
+        trading: bool = False,
+        device: str | None = None,
     ) -> LoggedIn | SecondFactorRequired:
-        """The password step. Raises ``RateLimited``, ``BadCharacter``,
-        ``Locked``, ``InvalidCredentials`` or ``SessionExists``."""
+        """The password step; ``device`` is the client's device cookie, if
+        any. Raises ``RateLimited``, ``BadCharacter``, ``Locked``,
+        ``InvalidCredentials`` or ``SessionExists``."""
         self._limits.check_ip(ip)
         check_username(username)
         where = parse_platform(platform)
+        device_id = self._devices.verify(device, username) if self._devices else None
+        key = lock_key(username, device_id)
         try:
-            self._limits.check_user(username)
-            attempt = await self._guard.reserve(username)
+            self._limits.check_user(key)
+            attempt = await self._guard.reserve(key)
         except (Locked, RateLimited) as refusal:
-            self._emit("login_refused", username, ip=ip, reason=refusal.code, step="password")
+            self._emit(
+                "login_refused",
+                username,
+                ip=ip,
+                reason=refusal.code,
+                step="password",
+                trusted_device=device_id is not None,
+            )
             raise
         methods: tuple[str, ...] = ()
         try:
             user = await self._store.get_user(username)
             # Exactly one hash whether or not the user exists.
             encoded = user.password_hash if user is not None else self._hasher.dummy_hash
-            matched = await self._hasher.verify(password, encoded)
+            matched = await self._hasher.verify(
+                password, encoded, client=ip, trusted=device_id is not None
+            )
             if user is None or not matched:
                 outcome = Outcome.FAILED
             else:
@@ -176,7 +211,14 @@ class LoginFlow:
             raise
         await self._guard.settle(attempt, outcome)
         if user is None or outcome is Outcome.FAILED:
-            await self._failed(username, ip, step="password", platform=where.value)
+            await self._failed(
+                username,
+                key,
+                ip,
+                step="password",
+                platform=where.value,
+                trusted_device=device_id is not None,
+            )
             raise InvalidCredentials()
         txn = LoginTransaction(
             secrets.token_urlsafe(24),
@@ -186,6 +228,8 @@ class LoginFlow:
             trading,
             methods,
             self._clock.now() + self._expiry,
+            key,
+            device_id,
         )
         if not methods:
             return await self._open_session(txn, NO_SECOND_FACTOR)
@@ -197,7 +241,7 @@ class LoginFlow:
         """Issue the challenge of ``method`` (nothing to show for TOTP)."""
         txn = self._live(login_id)
         factor = self._offered(txn, method)
-        lock = await self._guard.status(txn.username)
+        lock = await self._guard.status(txn.lock_key)
         if lock.locked:
             raise Locked(lock.retry_after)
         devices = [d for d in await self._store.devices_of(txn.username) if d.type == method]
@@ -215,7 +259,7 @@ class LoginFlow:
         factor = self._offered(txn, method)
         self._limits.check_ip(ip)
         try:
-            attempt = await self._guard.reserve(txn.username)
+            attempt = await self._guard.reserve(txn.lock_key)
         except (Locked, RateLimited) as refusal:
             self._emit("login_refused", txn.username, ip=ip, reason=refusal.code, method=method)
             raise
@@ -228,7 +272,7 @@ class LoginFlow:
         if not verified:
             if txn.state in _WAITING_FOR_FACTOR:  # a racing verify may have moved it on
                 txn.move(LoginEvent.FACTOR_FAILED)
-            await self._failed(txn.username, ip, step="second_factor", method=method)
+            await self._failed(txn.username, txn.lock_key, ip, step="second_factor", method=method)
             raise LoginFailed()
         # Claim the transaction before anything else awaits, so two correct
         # responses racing on one login open one session.
@@ -247,7 +291,7 @@ class LoginFlow:
         if not takeover:
             txn.move(LoginEvent.TAKEOVER_DECLINED)
             return None
-        lock = await self._guard.status(txn.username)
+        lock = await self._guard.status(txn.lock_key)
         if lock.locked:
             raise Locked(lock.retry_after)
         return await self._open_session(txn, txn.verified_method, takeover=True)
@@ -289,6 +333,7 @@ class LoginFlow:
             platform=session.platform.value,
             method=method,
             session=session.session_id[:16],
+            trusted_device=txn.device_id is not None,
         )
         if opened.replaced is not None:
             self._emit(
@@ -299,17 +344,20 @@ class LoginFlow:
                 replaced_platform=opened.replaced.platform.value,
             )
         tier = self._factors[method].tier
-        return LoggedIn(opened.token, opened.session, tier, opened.replaced)
+        new_device = None
+        if self._devices is not None and txn.device_id is None:
+            new_device = self._devices.issue(txn.username)
+        return LoggedIn(opened.token, opened.session, tier, opened.replaced, new_device)
 
     def _emit(self, kind: str, username: str, **fields: object) -> None:
         self._events.emit(kind, self._clock.now(), username, **fields)
 
-    async def _failed(self, username: str, ip: str, **fields: object) -> None:
+    async def _failed(self, username: str, key: str, ip: str, **fields: object) -> None:
         """Record a failed attempt, and the lock it may have started (once
         locked, attempts are refused before they can fail again)."""
         self._emit("login_failed", username, ip=ip, **fields)
-        if (await self._guard.status(username)).locked:
-            self._emit("locked", username, ip=ip)
+        if (await self._guard.status(key)).locked:
+            self._emit("locked", username, ip=ip, trusted_device=key != username)
 
     async def _methods_of(self, username: str) -> tuple[str, ...]:
         devices = await self._store.devices_of(username)

@@ -209,6 +209,11 @@ class LockStore(Protocol):
 
     async def prune_locks(self, normalize: Callable[[LockState], LockState]) -> int: ...
 
+    async def lock_keys(self, username: str) -> list[str]:
+        """The username's lock keys with state: its own and its trusted
+        devices' (``username/device``)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -261,7 +266,9 @@ class LockoutGuard:
         )
 
     async def unlock(self, username: str) -> None:
-        await self._store.update_lock(username, lambda state: (self.policy.unlock(state), None))
+        """Support unlock: the username and each of its trusted devices."""
+        for key in {username, *await self._store.lock_keys(username)}:
+            await self._store.update_lock(key, lambda state: (self.policy.unlock(state), None))
 
     async def status(self, username: str) -> LockStatus:
         return self.policy.status(await self._store.get_lock(username), self._clock.now())

@@ -150,9 +150,16 @@ class AsyncPasswordHasher(Protocol):
     @property
     def dummy_hash(self) -> str: ...
 
-    async def hash(self, password: str) -> str: ...
+    async def hash(self, password: str) -> str:
+        """Support setting a password: never waits behind login hashes."""
+        ...
 
-    async def verify(self, password: str, encoded: str) -> bool: ...
+    async def verify(
+        self, password: str, encoded: str, *, client: str = "", trusted: bool = False
+    ) -> bool:
+        """A login attempt from ``client`` (an address); ``trusted`` ones
+        (a valid device cookie) go first."""
+        ...
 
 
 class InlineHasher:
@@ -172,5 +179,7 @@ class InlineHasher:
     async def hash(self, password: str) -> str:
         return self._hasher.hash(password)
 
-    async def verify(self, password: str, encoded: str) -> bool:
+    async def verify(
+        self, password: str, encoded: str, *, client: str = "", trusted: bool = False
+    ) -> bool:
         return self._hasher.verify(password, encoded)

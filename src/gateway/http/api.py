@@ -17,6 +17,7 @@ from quart import Response, request
 from gateway import __version__, schemas
 from gateway.auth.flow import LoggedIn
 from gateway.auth.sessions import Platform, Session, SessionEvent, SessionRegistry
+from gateway.auth.trust import device_cookie
 from gateway.credentials import SESSION_COOKIE
 from gateway.errors import Unauthenticated
 from gateway.http.common import body, create_app, json, new_api_key, path_param
@@ -46,7 +47,11 @@ def logged_in(runtime: Runtime, result: LoggedIn) -> Response:
     token = None if result.session.platform is Platform.PORTAL else result.token
     answer = schemas.LoginOk(session=session_info(sessions, result.session), token=token)
     cookie = session_cookie(result.token, sessions.absolute_lifetime)
-    return json(answer, headers={"Set-Cookie": cookie})
+    response = json(answer, headers={"Set-Cookie": cookie})
+    if result.device_cookie is not None:
+        # This client is now a trusted device of the user (SPEC 3).
+        response.headers.add("Set-Cookie", runtime.core.devices.set_cookie(result.device_cookie))
+    return response
 
 
 def create_public_app(runtime: Runtime) -> HotPaths:
@@ -63,6 +68,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
             form.platform,
             ip=request.remote_addr or "unknown",
             trading=form.trading,
+            device=device_cookie(cast(Scope, request.scope)["headers"]),
         )
         if isinstance(result, LoggedIn):
             return logged_in(runtime, result)

@@ -153,6 +153,11 @@ class Store(Protocol):
         new state (durably, before returning) and return the second value."""
         ...
 
+    async def lock_keys(self, username: str) -> list[str]:
+        """The lock keys holding state for ``username``: its own and those
+        of its trusted devices (``username/device``)."""
+        ...
+
     async def prune_locks(self, normalize: Callable[[LockState], LockState]) -> int:
         """Apply ``normalize`` to every stored lock state and drop the ones it
         empties (old failures of guessed names); returns how many were dropped."""

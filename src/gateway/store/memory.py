@@ -208,6 +208,13 @@ class MemoryStore:
             self._locks[username] = state
         return result
 
+    async def lock_keys(self, username: str) -> list[str]:
+        prefix = username + "/"
+        keys = [k for k in self._locks if k == username or k.startswith(prefix)]
+        if self.guessed.get(username) is not None:
+            keys.append(username)
+        return keys
+
     async def prune_locks(self, normalize: Callable[[LockState], LockState]) -> int:
         dropped, _ = self.normalize_locks(normalize)
         return len(dropped) + self.guessed.normalize(normalize)

@@ -39,7 +39,7 @@ import msgspec
 from gateway.auth.lockout import LockState
 from gateway.store.base import Account, ApiKeyRecord, Device, ThreadRunner, User, run_inline
 from gateway.store.encryption import MasterKeyError, SecretSealer
-from gateway.store.memory import MemoryStore, lock_owner
+from gateway.store.memory import GUESSED_LOCKS, MemoryStore, lock_owner
 
 _T = TypeVar("_T")
 
@@ -163,16 +163,26 @@ class SqliteStore:
     change is made there first and then written through.
     """
 
-    def __init__(self, db: _Database, sealer: SecretSealer, run: ThreadRunner) -> None:
+    def __init__(
+        self,
+        db: _Database,
+        sealer: SecretSealer,
+        run: ThreadRunner,
+        guessed_locks: int = GUESSED_LOCKS,
+    ) -> None:
         self._db = db
         self._sealer = sealer
         self._run = run
-        self._memory = MemoryStore()
+        self._memory = MemoryStore(guessed_locks)
         self._durable_until: dict[str, float] = {}  # locked_until as last written
 
     @classmethod
     async def open(
-        cls, data_dir: Path, master_key: bytes, run: ThreadRunner = run_inline
+        cls,
+        data_dir: Path,
+        master_key: bytes,
+        run: ThreadRunner = run_inline,
+        guessed_locks: int = GUESSED_LOCKS,
     ) -> SqliteStore:
         """Open (or create) the database in ``data_dir`` and load it into
         memory. Raises ``MasterKeyError`` if the data was sealed under another
@@ -183,7 +193,7 @@ class SqliteStore:
             data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             db = _Database(data_dir / DATABASE_FILE)
             try:
-                store = cls(db, sealer, run)
+                store = cls(db, sealer, run, guessed_locks)
                 store._check_master_key()
                 store._load()
             except BaseException:
@@ -415,6 +425,9 @@ class SqliteStore:
             return False
         durable = self._durable_until.get(username, old.locked_until)
         return new.locked_until - durable < LOCK_EXTENSION_SLACK
+
+    async def lock_keys(self, username: str) -> list[str]:
+        return await self._memory.lock_keys(username)
 
     async def prune_locks(self, normalize: Callable[[LockState], LockState]) -> int:
         dropped, changed = self._memory.normalize_locks(normalize)
