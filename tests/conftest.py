@@ -4,6 +4,7 @@ import os
 
 import pytest
 import trio
+import trio.testing
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -20,5 +21,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if not inspect.iscoroutinefunction(fn) or pyfuncitem.get_closest_marker("trio"):
         return None
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    trio.run(functools.partial(fn, **kwargs))
+    trio.run(functools.partial(fn, **kwargs), clock=kwargs.get("mock_clock"))
     return True
+
+
+@pytest.fixture
+def mock_clock() -> trio.testing.MockClock:
+    """Trio's virtual clock for an async test that takes it: timeouts pass
+    without waiting (set ``autojump_threshold``)."""
+    return trio.testing.MockClock()

@@ -42,6 +42,13 @@ A full file with the defaults::
     user_burst = 20
     max_keys = 100000
 
+    [login_admission]            # logins let through to the control plane; legit users first
+    concurrency = 4              # password steps at once (trusted devices first, then by address)
+    second_step_concurrency = 8  # code checks at once: never behind password steps
+    queue = 256                  # waiting, per class; more: rate_limited
+    per_client = 8               # admitted at once from one address
+    max_wait_seconds = 5
+
     [totp]
     step_seconds = 30
     digits = 6
@@ -206,6 +213,17 @@ class RateLimitConfig(_Section):
     max_keys: PositiveInt = 100_000
 
 
+class LoginAdmissionConfig(_Section):
+    """How many login requests the data plane lets through to the control
+    plane at once; the rest wait in fair queues (gateway.edge.admission)."""
+
+    concurrency: PositiveInt = 4  # password steps at the control plane at once
+    second_step_concurrency: PositiveInt = 8  # challenge/verify/confirm at once
+    queue: Annotated[int, msgspec.Meta(ge=0)] = 256  # waiting, per class
+    per_client: PositiveInt = 8  # admitted at once from one address (trusted devices aside)
+    max_wait_seconds: PositiveSeconds = 5.0
+
+
 class TotpConfig(_Section):
     step_seconds: PositiveInt = 30
     digits: Annotated[int, msgspec.Meta(ge=6, le=8)] = 6
@@ -340,6 +358,7 @@ class Config(_Section):
     passwords: PasswordPolicyConfig = msgspec.field(default_factory=PasswordPolicyConfig)
     argon2: Argon2Config = msgspec.field(default_factory=Argon2Config)
     rate_limits: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
+    login_admission: LoginAdmissionConfig = msgspec.field(default_factory=LoginAdmissionConfig)
     totp: TotpConfig = msgspec.field(default_factory=TotpConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     proxy: ProxyConfig = msgspec.field(default_factory=ProxyConfig)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,8 @@ from gateway.auth.passwords import PasswordHasher, serialized
 from gateway.auth.trust import derive_device_key
 from gateway.clock import Clock, RefillClock, SystemClock, TestClock
 from gateway.config import Config
-from gateway.errors import BadRequest, RateLimited
+from gateway.errors import BadRequest
+from gateway.fairness import FairShare
 from gateway.metrics import Metrics
 from gateway.store.base import Store, ThreadRunner
 from gateway.store.encryption import (
@@ -41,29 +41,18 @@ log = logging.getLogger("gateway")
 
 T = TypeVar("T")
 SWEEP_INTERVAL = 1.0
-SHED_RETRY_AFTER = 1.0
 PRUNE_INTERVAL = 3600.0
 TEST_CLOCK_SETTING = "test_clock"
 
 
-@dataclass(eq=False, slots=True)
-class _Waiter:
-    client: str
-    trusted: bool
-    granted: trio.Event = field(default_factory=trio.Event)
-
-
 class ThreadedHasher:
-    """Argon2id in worker threads, shared fairly.
+    """Argon2id in worker threads, shared fairly (``FairShare``).
 
-    Login attempts (``verify``) get ``limit`` hash slots. When all are busy,
-    an attempt waits in one of two queues: attempts with a trusted-device
-    cookie go first, in order; the others are served round-robin by client
-    address, so one address with many attempts waiting gets one slot in
-    turn, not all of them. Each address may have at most ``per_client``
-    attempts admitted (running or waiting), and each queue at most
-    ``queue`` waiting: past either, ``rate_limited`` at once, instead of a
-    queue that grows without end in front of everyone's login.
+    Login attempts (``verify``) get ``limit`` hash slots, with the queueing
+    rules of ``FairShare``: trusted-device attempts first, the others
+    round-robin by client address, at most ``per_client`` admitted per
+    address and ``queue`` waiting per class; past that, ``rate_limited`` at
+    once instead of a queue that grows without end in front of everyone.
 
     Support setting a password (``hash``) has a lane of its own and never
     waits behind login attempts. (Multi-lane hashes still run one at a time
@@ -78,18 +67,10 @@ class ThreadedHasher:
         per_client: int = 4,
     ) -> None:
         self._hasher = hasher
-        self._limit = limit
-        self._queue_cap = queue
-        self._per_client = per_client
+        self._share = FairShare(limit, queue, per_client, "Too many logins in progress")
         self._threads = trio.CapacityLimiter(limit)
         self._support = trio.CapacityLimiter(1)
-        self._running = 0
-        self._trusted: deque[_Waiter] = deque()
-        self._untrusted: dict[str, deque[_Waiter]] = {}  # by client, in turn order
-        self._waiting_untrusted = 0
-        self._admitted: Counter[str] = Counter()  # untrusted, running or waiting, by client
         self.hashes = 0  # how many were computed
-        self.shed = 0  # how many were refused because a queue or a client's share was full
 
     @property
     def dummy_hash(self) -> str:
@@ -97,7 +78,12 @@ class ThreadedHasher:
 
     @property
     def waiting(self) -> int:
-        return len(self._trusted) + self._waiting_untrusted
+        return self._share.waiting
+
+    @property
+    def shed(self) -> int:
+        """How many were refused because a queue or a client's share was full."""
+        return self._share.shed
 
     async def hash(self, password: str) -> str:
         self.hashes += 1
@@ -106,92 +92,11 @@ class ThreadedHasher:
     async def verify(
         self, password: str, encoded: str, *, client: str = "", trusted: bool = False
     ) -> bool:
-        await self._acquire(client, trusted)
-        try:
+        async with self._share.slot(client, trusted):
             self.hashes += 1
             return await trio.to_thread.run_sync(
                 self._hasher.verify, password, encoded, limiter=self._threads
             )
-        finally:
-            self._release(client, trusted)
-
-    async def _acquire(self, client: str, trusted: bool) -> None:
-        if not trusted:
-            if self._admitted[client] >= self._per_client:
-                self._shed()
-            self._admitted[client] += 1
-        if self._running < self._limit and not self.waiting:
-            self._running += 1
-            return
-        queue_full = (
-            len(self._trusted) >= self._queue_cap
-            if trusted
-            else self._waiting_untrusted >= self._queue_cap
-        )
-        if queue_full:
-            if not trusted:
-                self._forget(client)
-            self._shed()
-        waiter = _Waiter(client, trusted)
-        if trusted:
-            self._trusted.append(waiter)
-        else:
-            self._untrusted.setdefault(client, deque()).append(waiter)
-            self._waiting_untrusted += 1
-        try:
-            await waiter.granted.wait()
-        except BaseException:
-            if waiter.granted.is_set():
-                self._release(client, trusted)
-            else:
-                self._withdraw(waiter)
-            raise
-
-    def _shed(self) -> None:
-        self.shed += 1
-        raise RateLimited(SHED_RETRY_AFTER, "Too many logins in progress")
-
-    def _forget(self, client: str) -> None:
-        self._admitted[client] -= 1
-        if self._admitted[client] <= 0:
-            del self._admitted[client]
-
-    def _withdraw(self, waiter: _Waiter) -> None:
-        if waiter.trusted:
-            self._trusted.remove(waiter)
-            return
-        mine = self._untrusted[waiter.client]
-        mine.remove(waiter)
-        if not mine:
-            del self._untrusted[waiter.client]
-        self._waiting_untrusted -= 1
-        self._forget(waiter.client)
-
-    def _release(self, client: str, trusted: bool) -> None:
-        if not trusted:
-            self._forget(client)
-        self._running -= 1
-        while self._running < self._limit:
-            waiter = self._next()
-            if waiter is None:
-                return
-            self._running += 1
-            waiter.granted.set()
-
-    def _next(self) -> _Waiter | None:
-        if self._trusted:
-            return self._trusted.popleft()
-        if not self._untrusted:
-            return None
-        # Round-robin: the client first in turn gives one attempt and, if it
-        # has more waiting, goes to the back of the turn.
-        client = next(iter(self._untrusted))
-        mine = self._untrusted.pop(client)
-        waiter = mine.popleft()
-        if mine:
-            self._untrusted[client] = mine
-        self._waiting_untrusted -= 1
-        return waiter
 
 
 def thread_runner(limit: int) -> ThreadRunner:

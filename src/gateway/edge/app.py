@@ -21,6 +21,7 @@ from gateway.auth.sessions import Session, SessionRegistry
 from gateway.config import AccessRule, Config, RouteConfig
 from gateway.credentials import session_token
 from gateway.edge.access import AccessControl, PrefixTable, Principal
+from gateway.edge.admission import LoginAdmission
 from gateway.edge.forwarded import TrustedProxies
 from gateway.edge.listener import HttpConnection, Request
 from gateway.edge.paths import has_dot_segments, normalize
@@ -86,7 +87,9 @@ class DataPlane:
         session_status: Callable[[Session], schemas.SessionStatus],
         health: Callable[[], tuple[bool, bytes]],
         watchdog: Watchdog,
+        admission: LoginAdmission,
     ) -> None:
+        self._admission = admission
         self._config = config
         self._sessions = sessions
         self._access = access
@@ -311,20 +314,37 @@ class DataPlane:
 
     async def _relay(self, request: Request, connection: HttpConnection) -> None:
         """Everything that is not the data plane's goes to the control plane,
-        with the client's address in a header only it reads."""
+        with the client's address in a header only it reads; login requests
+        wait their turn for admission first (``admission.py``)."""
         request.allow_body(self._body_limit)
         if request.upgrade:
             connection.keep_alive = False
+        client = self._client(request, connection)
         exchange = Exchange(
             path=request.target,
-            extra=b"%s: %s\r\n" % (CLIENT_HEADER, self._client(request, connection).encode()),
+            extra=b"%s: %s\r\n" % (CLIENT_HEADER, client.encode()),
             client_ip=connection.peer,
             trusted_peer=False,
             strip_credentials=False,
             timeout=3600.0,  # event streams stay open as long as their session
         )
+        lane = self._admission.lane(request)
         try:
-            await forward(request, connection, self._control, exchange, buffer_body=True)
+            if lane is None:
+                await forward(request, connection, self._control, exchange, buffer_body=True)
+                return
+            body = await request.read_body() if request.has_body else None
+            trusted = lane is self._admission.password and self._admission.trusted(request, body)
+            try:
+                admitted = await self._admission.enter(lane, client, trusted)
+            except RateLimited as refusal:
+                self._metrics.rate_limited.inc("login_admission")
+                status, headers, payload = error_response(refusal)
+                headers = [(k, v) for k, v in headers if k != b"content-length"]
+                await connection.respond(request, status, headers, payload)
+                return
+            async with admitted:
+                await forward(request, connection, self._control, exchange, body=body)
         except UpstreamError as error:
             self._upstream_failed("control-plane", "unavailable", error)
             raise BadGateway("The login service is unavailable") from None

@@ -443,6 +443,8 @@ class HttpConnection:
                 if not self.response_started:
                     await self._refuse(error, request)
                 return
+            except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError):
+                raise  # the connection's end, handled in serve()
             except Exception:
                 # A bug, not the client's doing: logged once (method and
                 # path only; a query or a body may hold a secret), answered

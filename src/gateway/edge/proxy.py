@@ -186,13 +186,16 @@ async def forward(
     exchange: Exchange,
     *,
     buffer_body: bool = False,
+    body: bytes | None = None,
 ) -> int:
     """Send ``request`` upstream and stream the answer back; returns the
     status sent to the client. ``buffer_body`` reads the (small, already
-    limited) body first, so that a stale pooled connection can be retried.
+    limited) body first, so that a stale pooled connection can be retried;
+    ``body`` is a body the caller read already.
     Raises ``UpstreamError``/``UpstreamTimeout`` if nothing was sent back yet.
     """
-    body = await request.read_body() if buffer_body and request.has_body else None
+    if body is None and buffer_body and request.has_body:
+        body = await request.read_body()
     replayable = body is not None or not request.has_body
     head = request_head(request, pool, exchange, body)
     head_request = request.method == "HEAD"

@@ -11,6 +11,7 @@ from gateway import __version__, schemas
 from gateway.auth.sessions import Session
 from gateway.edge.accept import ListenerStats, serve_connections
 from gateway.edge.access import AccessControl, WithdrawalTiers
+from gateway.edge.admission import LoginAdmission
 from gateway.edge.app import DataPlane
 from gateway.edge.listener import ConnectionLimits
 from gateway.edge.upstream import Origin, UpstreamPool
@@ -75,6 +76,7 @@ class DataPlaneServer:
             session_status,
             health,
             self.watchdog,
+            LoginAdmission(config.login_admission, runtime.core.devices),
         )
         runtime.metrics.gauge(
             "gateway_open_connections",

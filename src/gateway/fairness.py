@@ -1,0 +1,146 @@
+"""Fair sharing of a scarce capacity (hash threads, the control plane's
+login capacity) between clients, so that legit users come first under a
+flood (SPEC 3, "a reserved share of hashing capacity").
+
+``FairShare`` has ``slots`` places. While one is free and nobody waits, a
+request takes it at once. Otherwise it waits in one of two queues:
+
+- *trusted* requests (a valid trusted-device cookie) wait in order and are
+  served first: a flood of guesses does not queue in front of them;
+- the others wait per client address and are served round-robin: the
+  address first in turn gives one request and goes to the back of the turn,
+  so one address with a hundred requests waiting gets one place in turn,
+  like everyone else, not a hundred in a row.
+
+Each address may have at most ``per_client`` requests admitted (holding a
+place or waiting) and each queue at most ``queue`` waiting; past either the
+request is refused at once with ``rate_limited`` (and ``Retry-After``),
+which costs nothing, rather than joining a queue that would grow in front
+of everyone. Trusted requests are bounded by their own per-user rules (a
+device cookie is one user's, on a device that completed a login).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import trio
+
+from gateway.errors import RateLimited
+
+RETRY_AFTER = 1.0
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    client: str
+    trusted: bool
+    granted: trio.Event = field(default_factory=trio.Event)
+
+
+class FairShare:
+    def __init__(self, slots: int, queue: int, per_client: int, refusal: str) -> None:
+        if slots < 1:
+            raise ValueError("slots must be at least 1")
+        self.slots = slots
+        self._queue_cap = queue
+        self._per_client = per_client
+        self._refusal = refusal
+        self.running = 0
+        self._trusted: deque[_Waiter] = deque()
+        self._untrusted: dict[str, deque[_Waiter]] = {}  # by client, in turn order
+        self._waiting_untrusted = 0
+        self._admitted: Counter[str] = Counter()  # untrusted, holding or waiting, by client
+        self.shed = 0  # refused because a queue or a client's share was full
+
+    @property
+    def waiting(self) -> int:
+        return len(self._trusted) + self._waiting_untrusted
+
+    @asynccontextmanager
+    async def slot(self, client: str, trusted: bool = False) -> AsyncIterator[None]:
+        """Hold a place for the ``async with`` block (or raise ``RateLimited``)."""
+        await self.acquire(client, trusted)
+        try:
+            yield
+        finally:
+            self.release(client, trusted)
+
+    async def acquire(self, client: str, trusted: bool = False) -> None:
+        if not trusted:
+            if self._admitted[client] >= self._per_client:
+                self._refuse()
+            self._admitted[client] += 1
+        if self.running < self.slots and not self.waiting:
+            self.running += 1
+            return
+        full = (
+            len(self._trusted) >= self._queue_cap
+            if trusted
+            else self._waiting_untrusted >= self._queue_cap
+        )
+        if full:
+            if not trusted:
+                self._forget(client)
+            self._refuse()
+        waiter = _Waiter(client, trusted)
+        if trusted:
+            self._trusted.append(waiter)
+        else:
+            self._untrusted.setdefault(client, deque()).append(waiter)
+            self._waiting_untrusted += 1
+        try:
+            await waiter.granted.wait()
+        except BaseException:
+            if waiter.granted.is_set():
+                self.release(client, trusted)
+            else:
+                self._withdraw(waiter)
+            raise
+
+    def release(self, client: str, trusted: bool = False) -> None:
+        if not trusted:
+            self._forget(client)
+        self.running -= 1
+        while self.running < self.slots:
+            waiter = self._next()
+            if waiter is None:
+                return
+            self.running += 1
+            waiter.granted.set()
+
+    def _refuse(self) -> None:
+        self.shed += 1
+        raise RateLimited(RETRY_AFTER, self._refusal)
+
+    def _forget(self, client: str) -> None:
+        self._admitted[client] -= 1
+        if self._admitted[client] <= 0:
+            del self._admitted[client]
+
+    def _withdraw(self, waiter: _Waiter) -> None:
+        if waiter.trusted:
+            self._trusted.remove(waiter)
+            return
+        mine = self._untrusted[waiter.client]
+        mine.remove(waiter)
+        if not mine:
+            del self._untrusted[waiter.client]
+        self._waiting_untrusted -= 1
+        self._forget(waiter.client)
+
+    def _next(self) -> _Waiter | None:
+        if self._trusted:
+            return self._trusted.popleft()
+        if not self._untrusted:
+            return None
+        client = next(iter(self._untrusted))
+        mine = self._untrusted.pop(client)
+        waiter = mine.popleft()
+        if mine:
+            self._untrusted[client] = mine  # to the back of the turn
+        self._waiting_untrusted -= 1
+        return waiter
