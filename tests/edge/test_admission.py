@@ -55,15 +55,15 @@ def test_trust_needs_a_valid_cookie_for_the_username_in_the_body() -> None:
 
 async def test_a_code_check_never_waits_behind_password_steps() -> None:
     gate = admission(concurrency=1, second_step_concurrency=1)
-    async with await gate.enter(gate.password, "10.0.0.1", False):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(gate.enter, gate.password, "10.0.0.2", False)
-            await trio.testing.wait_all_tasks_blocked()
-            assert gate.password.waiting == 1  # the password lane is full
-            with trio.fail_after(1):
-                async with await gate.enter(gate.steps, "10.0.0.3", False):
-                    pass
-            nursery.cancel_scope.cancel()
+    held = await gate.enter(gate.password, "10.0.0.1", False)
+    async with held, trio.open_nursery() as nursery:
+        nursery.start_soon(gate.enter, gate.password, "10.0.0.2", False)
+        await trio.testing.wait_all_tasks_blocked()
+        assert gate.password.waiting == 1  # the password lane is full
+        with trio.fail_after(1):
+            async with await gate.enter(gate.steps, "10.0.0.3", False):
+                pass
+        nursery.cancel_scope.cancel()
 
 
 async def test_waiting_too_long_is_rate_limited(mock_clock: trio.testing.MockClock) -> None:
