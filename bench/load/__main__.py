@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--flood-connections", type=int, help="credential-stuffing: flood connections (256)"
     )
+    run.add_argument(
+        "--single-rate",
+        type=float,
+        help="credential-stuffing: the one-address flood's attempts/s (5, the per-IP rate)",
+    )
     _common(run)
 
     baseline = commands.add_parser("baseline", help="bare Hypercorn-Trio app, nginx and wrk")
@@ -183,6 +188,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             "flood_usernames",
             "flood_ips",
             "flood_connections",
+            "single_rate",
         )
         if getattr(args, key) is not None
     }

@@ -44,17 +44,21 @@ class ProtocolError(TransportError):
 
 
 class HttpResponse:
-    __slots__ = ("body", "status")
+    __slots__ = ("body", "device_cookie", "status")
 
-    def __init__(self, status: int, body: bytes) -> None:
+    def __init__(self, status: int, body: bytes, device_cookie: str | None = None) -> None:
         self.status = status
         self.body = body
+        self.device_cookie = device_cookie  # a trusted-device cookie handed out, if any
 
     def json(self) -> Any:
         return msgspec.json.decode(self.body)
 
     def __repr__(self) -> str:
         return f"HttpResponse({self.status}, {self.body[:80]!r})"
+
+
+_DEVICE = b"gw_device="
 
 
 class HttpConnection(asyncio.Protocol):
@@ -66,6 +70,7 @@ class HttpConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[HttpResponse] | None = None
         self._chunks: list[bytes] = []
+        self._device_cookie: str | None = None
         self.reusable = True
         self.sent_at = 0.0  # loop time of the request in flight, for the watchdog
 
@@ -87,6 +92,10 @@ class HttpConnection(asyncio.Protocol):
 
     # --- httptools callbacks ---------------------------------------------------
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) == 10 and name.lower() == b"set-cookie" and value.startswith(_DEVICE):
+            self._device_cookie = value[len(_DEVICE) :].split(b";", 1)[0].decode()
+
     def on_body(self, body: bytes) -> None:
         self._chunks.append(body)
 
@@ -96,9 +105,10 @@ class HttpConnection(asyncio.Protocol):
         chunks.clear()
         if not self._parser.should_keep_alive():
             self.reusable = False
+        device, self._device_cookie = self._device_cookie, None
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
-            waiter.set_result(HttpResponse(self._parser.get_status_code(), body))
+            waiter.set_result(HttpResponse(self._parser.get_status_code(), body, device))
 
     # --- use -------------------------------------------------------------------
 

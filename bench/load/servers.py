@@ -74,6 +74,12 @@ def load_test_profile(
         "[rate_limits]",
         *(f"{key} = {float(value)!r}" for key, value in limits.items()),
         "",
+        # For the same reason, no cap per address on logins in flight: the
+        # fair queues still serve the credential-stuffing flood's addresses
+        # in turn with the legit users' ones.
+        "[login_admission]",
+        "per_client = 1000000",
+        "",
     ]
     if store is not None:
         lines += ["[store]", f'backend = "{store}"', ""]

@@ -102,6 +102,10 @@ class LoadUser:
     last_step: int = -1  # the last TOTP step this user logged in with
     platform: str = "tws"
     token: str | None = field(default=None, repr=False)
+    # Keeps the trusted-device cookie its logins are given and sends it with
+    # every login after (SPEC 3), as a browser or an app would.
+    keeps_device: bool = False
+    device_cookie: str | None = field(default=None, repr=False)
 
     def code(self, step: int) -> str:
         return str(_fastcore.hotp(self.key, step))

@@ -15,7 +15,9 @@ from bench.load.scenarios.base import (
     LoginOps,
     RunContext,
     Scenario,
+    login,
     login_and_logout,
+    logout,
 )
 from bench.load.scenarios.logins import provision_pool
 from bench.load.target import loopback_source
@@ -47,9 +49,10 @@ class CredentialStuffing(Scenario):
     name = "credential-stuffing"
     description = (
         "calibrate login capacity with legit users, then legit logins at a fraction of it "
-        "(quiet), then the same legit load beside a flood of wrong passwords over many "
-        "usernames and loopback source IPs at a multiple of capacity; legit p50/p99 quiet "
-        "vs flooded"
+        "(quiet); then the same legit load beside a flood of wrong passwords over many "
+        "usernames from many loopback addresses at a multiple of capacity; then beside a "
+        "flood from one address at its allowed rate; half the legit users keep their "
+        "trusted-device cookie; legit p50/p99 per phase, with and without the cookie"
     )
     default_users = 300
     default_connections = 16
@@ -59,15 +62,21 @@ class CredentialStuffing(Scenario):
     FLOOD_CONNECTIONS = 256
     FLOOD_IPS = 16
     LEGIT_CONNECTIONS = 64
+    SINGLE_RATE = 5.0  # the per-IP bucket's production rate
+    SINGLE_CONNECTIONS = 64
+    # Share of the run: calibrate, quiet, many-address flood, one-address flood;
+    # the rest leaves time for the first flood's last answers between the two.
+    PHASES = (0.2, 0.2, 0.25, 0.2)
 
     def _option(self, ctx: RunContext, name: str, default: float) -> float:
         value = ctx.options.extra.get(name)
         return float(default if value is None else value)
 
     async def prepare(self, ctx: RunContext) -> None:
-        self.pool = await provision_pool(ctx)
+        self.pool = await provision_pool(ctx, keeps_device=lambda index: index % 2 == 0)
         self.multiple = self._option(ctx, "flood_multiple", self.FLOOD_MULTIPLE)
         self.fraction = self._option(ctx, "legit_fraction", self.LEGIT_FRACTION)
+        self.single_rate = self._option(ctx, "single_rate", self.SINGLE_RATE)
         count = int(self._option(ctx, "flood_usernames", self.FLOOD_USERNAMES))
         ips = int(self._option(ctx, "flood_ips", self.FLOOD_IPS))
         flood_connections = int(self._option(ctx, "flood_connections", self.FLOOD_CONNECTIONS))
@@ -79,7 +88,13 @@ class CredentialStuffing(Scenario):
             ctx.client(sources[i % len(sources)] if sources else None)
             for i in range(flood_connections)
         )
-        self.legit_clients = deque(ctx.client() for _ in range(self.LEGIT_CONNECTIONS))
+        # The one-address flood: many connections, one source.
+        single = loopback_source("127.0.200.1")
+        self.single_clients = deque(ctx.client(single) for _ in range(self.SINGLE_CONNECTIONS))
+        # Legit users come from addresses of their own, as people do.
+        self.legit_clients = deque(
+            ctx.client(loopback_source(f"127.0.100.{1 + i}")) for i in range(self.LEGIT_CONNECTIONS)
+        )
         self.flood_requests = [
             json_request(
                 ctx.target,
@@ -95,11 +110,14 @@ class CredentialStuffing(Scenario):
         assert budget.started_at is not None
         start_ns = time.perf_counter_ns()
         span_ns = int(budget.duration * 1e9)
-        calibrate_end = start_ns + span_ns // 5
-        quiet_end = start_ns + span_ns * 3 // 5
-        flood_end = start_ns + span_ns
+        ends, at = [], 0.0
+        for share in self.PHASES:
+            at += share
+            ends.append(start_ns + int(span_ns * at))
+        calibrate_end, quiet_end, flood_end, _ = ends
 
-        # 1. Capacity: legit logins as fast as they go.
+        # 1. Capacity: legit logins as fast as they go (each user's first
+        #    login also hands out its device cookie, kept by half of them).
         calibration = LoginOps.named(ctx.recorder, "calibrate:")
         await self._closed_loop(ctx, calibration, calibrate_end)
         elapsed = (time.perf_counter_ns() - start_ns) / 1e9
@@ -108,27 +126,54 @@ class CredentialStuffing(Scenario):
         self.flood_rate = self.multiple * self.capacity
         self.dropped: Counter[str] = Counter()
         self.flood_answers: Counter[str] = Counter()
+        self.single_answers: Counter[str] = Counter()
         tasks: set[asyncio.Task[None]] = set()
+        flood_tasks: set[asyncio.Task[None]] = set()
+        marks = [time.perf_counter_ns()]
 
         # 2. Quiet: legit logins at a fraction of capacity.
-        quiet = LoginOps.named(ctx.recorder, "quiet:")
-        quiet_start = time.perf_counter_ns()
-        await paced(ctx, self.legit_rate, quiet_end, self._legit_firer(ctx, quiet, tasks))
-        flood_start = time.perf_counter_ns()
-        # 3. Flood: the same legit load, beside the flood.
-        flooded = LoginOps.named(ctx.recorder, "flood:")
+        await paced(ctx, self.legit_rate, quiet_end, self._legit_firer(ctx, "quiet", tasks))
+        marks.append(time.perf_counter_ns())
+        # 3. The same legit load beside a many-address flood.
         async with asyncio.TaskGroup() as group:
             group.create_task(
-                paced(ctx, self.legit_rate, flood_end, self._legit_firer(ctx, flooded, tasks))
+                paced(ctx, self.legit_rate, flood_end, self._legit_firer(ctx, "flood", tasks))
             )
-            group.create_task(paced(ctx, self.flood_rate, flood_end, self._flood_firer(ctx, tasks)))
-        flood_stop = time.perf_counter_ns()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            group.create_task(
+                paced(
+                    ctx,
+                    self.flood_rate,
+                    flood_end,
+                    self._flood_firer(ctx, flood_tasks, self.flood_clients, "stuffing", "flood"),
+                )
+            )
+        marks.append(time.perf_counter_ns())
+        # What the flood still has in flight ends before the next phase.
+        await _drain(tasks, flood_tasks)
+        marks.append(time.perf_counter_ns())
+        single_end = marks[-1] + int(span_ns * self.PHASES[3])
+        # 4. The same legit load beside one address at its allowed rate.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(
+                paced(ctx, self.legit_rate, single_end, self._legit_firer(ctx, "single", tasks))
+            )
+            group.create_task(
+                paced(
+                    ctx,
+                    self.single_rate,
+                    single_end,
+                    self._flood_firer(
+                        ctx, flood_tasks, self.single_clients, "single_flood", "single"
+                    ),
+                )
+            )
+        marks.append(time.perf_counter_ns())
+        await _drain(tasks, flood_tasks)
         self.phase_seconds = {
             "calibrate": elapsed,
-            "quiet": (flood_start - quiet_start) / 1e9,
-            "flood": (flood_stop - flood_start) / 1e9,
+            "quiet": (marks[1] - marks[0]) / 1e9,
+            "flood": (marks[2] - marks[1]) / 1e9,
+            "single": (marks[4] - marks[3]) / 1e9,
         }
 
     async def _closed_loop(self, ctx: RunContext, ops: LoginOps, until_ns: int) -> None:
@@ -151,14 +196,27 @@ class CredentialStuffing(Scenario):
                 group.create_task(worker(client))
 
     def _legit_firer(
-        self, ctx: RunContext, ops: LoginOps, tasks: set[asyncio.Task[None]]
+        self, ctx: RunContext, phase: str, tasks: set[asyncio.Task[None]]
     ) -> Callable[[int], None]:
         idle, pool = self.legit_clients, self.pool
+        # One op for every legit login, one for each kind of user.
+        every = LoginOps.named(ctx.recorder, f"{phase}:")
+        kinds = {
+            True: LoginOps.named(ctx.recorder, f"{phase}:trusted:"),
+            False: LoginOps.named(ctx.recorder, f"{phase}:untrusted:"),
+        }
 
         async def one(client: HttpClient, scheduled_ns: int) -> None:
             user = await pool.acquire()
+            trusted = user.device_cookie is not None
             try:
-                await login_and_logout(ctx, client, user, pool, ops, started_ns=scheduled_ns)
+                outcome = await login(
+                    ctx, client, user, pool, kinds[trusted], started_ns=scheduled_ns
+                )
+                taken = (time.perf_counter_ns() - scheduled_ns) // 1000
+                every.full.record(outcome.status, taken, outcome.error)
+                if outcome.token:
+                    await logout(ctx, client, ctx.recorder.op("logout"), outcome.token)
             except (BudgetExhausted, TransportError):
                 pass
             finally:
@@ -176,15 +234,21 @@ class CredentialStuffing(Scenario):
         return fire
 
     def _flood_firer(
-        self, ctx: RunContext, tasks: set[asyncio.Task[None]]
+        self,
+        ctx: RunContext,
+        tasks: set[asyncio.Task[None]],
+        idle: deque[HttpClient],
+        op_name: str,
+        kind: str,
     ) -> Callable[[int], None]:
-        idle, requests, op = self.flood_clients, self.flood_requests, ctx.recorder.op("stuffing")
+        requests, op = self.flood_requests, ctx.recorder.op(op_name)
+        answers = self.flood_answers if kind == "flood" else self.single_answers
         sent = 0
 
         async def one(client: HttpClient, raw: bytes) -> None:
             try:
                 answer = await ctx.request(client, op, raw)
-                self.flood_answers[error_code(answer) or str(answer.status)] += 1
+                answers[error_code(answer) or str(answer.status)] += 1
             except (BudgetExhausted, TransportError):
                 pass
             finally:
@@ -193,7 +257,7 @@ class CredentialStuffing(Scenario):
         def fire(scheduled_ns: int) -> None:
             nonlocal sent
             if not idle:
-                self.dropped["flood"] += 1  # every flood connection is busy
+                self.dropped[kind] += 1  # every flood connection is busy
                 return
             raw = requests[sent % len(requests)]
             sent += 1
@@ -204,8 +268,14 @@ class CredentialStuffing(Scenario):
         return fire
 
     def headline(self, ctx: RunContext, seconds: float) -> dict[str, Any]:
-        quiet = ctx.recorder.op("quiet:full_login").histogram
-        flood = ctx.recorder.op("flood:full_login").histogram
+        def p(op: str, q: float) -> float | None:
+            histogram = ctx.recorder.op(op).histogram
+            return histogram.percentile(q) if histogram.count else None
+
+        def ratio(top: float | None, bottom: float | None) -> float | None:
+            return top / bottom if top and bottom else None
+
+        phases = getattr(self, "phase_seconds", {})
         figures: dict[str, Any] = {
             "capacity_logins_per_s": getattr(self, "capacity", None),
             "legit_rate_per_s": getattr(self, "legit_rate", None),
@@ -213,29 +283,44 @@ class CredentialStuffing(Scenario):
             "flood_multiple": self.multiple,
             "flood_usernames": len(self.flood_names),
             "flood_source_ips": len({c.source for c in self.flood_clients}),
-            "legit_quiet_p50_us": quiet.percentile(50) if quiet.count else None,
-            "legit_quiet_p99_us": quiet.percentile(99) if quiet.count else None,
-            "legit_flood_p50_us": flood.percentile(50) if flood.count else None,
-            "legit_flood_p99_us": flood.percentile(99) if flood.count else None,
+            "single_flood_rate_per_s": self.single_rate,
+            "legit_quiet_p50_us": p("quiet:full_login", 50),
+            "legit_quiet_p99_us": p("quiet:full_login", 99),
+            "legit_flood_p50_us": p("flood:full_login", 50),
+            "legit_flood_p99_us": p("flood:full_login", 99),
+            "legit_single_p99_us": p("single:full_login", 99),
             "legit_quiet_logins": ctx.recorder.op("quiet:full_login").statuses.get(200, 0),
             "legit_flood_logins": ctx.recorder.op("flood:full_login").statuses.get(200, 0),
             "legit_flood_failures": dict(ctx.recorder.op("flood:full_login").errors),
+            "legit_single_failures": dict(ctx.recorder.op("single:full_login").errors),
             "flood_answers": dict(getattr(self, "flood_answers", {})),
-            "phase_seconds": getattr(self, "phase_seconds", {}),
-            "flood_answered_per_s": _per_s(
-                ctx.recorder.op("stuffing").count, getattr(self, "phase_seconds", {}).get("flood")
-            ),
+            "single_flood_answers": dict(getattr(self, "single_answers", {})),
+            "phase_seconds": phases,
+            "flood_answered_per_s": _per_s(ctx.recorder.op("stuffing").count, phases.get("flood")),
             "legit_flood_logins_per_s": _per_s(
-                ctx.recorder.op("flood:full_login").statuses.get(200, 0),
-                getattr(self, "phase_seconds", {}).get("flood"),
+                ctx.recorder.op("flood:full_login").statuses.get(200, 0), phases.get("flood")
             ),
             "not_sent_all_connections_busy": dict(getattr(self, "dropped", {})),
         }
+        for kind in ("trusted", "untrusted"):
+            quiet = p(f"quiet:{kind}:full_login", 99)
+            figures[f"{kind}_quiet_p99_us"] = quiet
+            for phase in ("flood", "single"):
+                under = p(f"{phase}:{kind}:full_login", 99)
+                figures[f"{kind}_{phase}_p99_us"] = under
+                figures[f"{kind}_p99_{phase}_over_quiet"] = ratio(under, quiet)
         q99, f99 = figures["legit_quiet_p99_us"], figures["legit_flood_p99_us"]
-        figures["legit_p99_flood_over_quiet"] = f99 / q99 if q99 and f99 else None
+        figures["legit_p99_flood_over_quiet"] = ratio(f99, q99)
+        figures["legit_p99_single_over_quiet"] = ratio(figures["legit_single_p99_us"], q99)
         q50, f50 = figures["legit_quiet_p50_us"], figures["legit_flood_p50_us"]
-        figures["legit_p50_flood_over_quiet"] = f50 / q50 if q50 and f50 else None
+        figures["legit_p50_flood_over_quiet"] = ratio(f50, q50)
         return figures
+
+
+async def _drain(*groups: set[asyncio.Task[None]]) -> None:
+    pending = [task for group in groups for task in group]
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _per_s(count: int, seconds: float | None) -> float | None:

@@ -145,6 +145,7 @@ async def login(
     now) to its last answer."""
     target = ctx.target
     started = _now_ns() if started_ns is None else started_ns
+    cookie = [("Cookie", f"gw_device={user.device_cookie}")] if user.device_cookie else []
     answer = await ctx.request(
         client,
         ops.password,
@@ -153,6 +154,7 @@ async def login(
             "POST",
             "/v1/login",
             {"username": user.username, "password": user.password, "platform": platform},
+            cookie,
         ),
     )
     outcome = await _after_password(ctx, client, user, pool, ops, answer, takeover)
@@ -188,6 +190,8 @@ async def _after_password(
         ),
     )
     if answer.status == 200:
+        if user.keeps_device and answer.device_cookie:
+            user.device_cookie = answer.device_cookie
         return LoginOutcome(200, token=answer.json().get("token"))
     code = _code(answer)
     if code != "session_exists" or not takeover:

@@ -22,10 +22,15 @@ from bench.load.users import LoadUser, UserPool, provision, run_tag, usernames
 SETUP_SECONDS = 600.0  # bound of the untimed set-up logins
 
 
-async def provision_pool(ctx: RunContext) -> UserPool:
-    """``ctx.options.users`` new users with TOTP, in a pool on the gateway clock."""
+async def provision_pool(
+    ctx: RunContext, keeps_device: Callable[[int], bool] = lambda index: False
+) -> UserPool:
+    """``ctx.options.users`` new users with TOTP, in a pool on the gateway
+    clock; user ``i`` keeps its trusted-device cookie if ``keeps_device(i)``."""
     names = usernames("lt" + run_tag(), ctx.options.users)
     users = await provision(ctx.admin, names)
+    for index, user in enumerate(users):
+        user.keeps_device = keeps_device(index)
     return UserPool(users, ctx.admin, await ctx.admin.now())
 
 
