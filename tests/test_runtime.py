@@ -133,3 +133,31 @@ async def test_a_cancelled_wait_gives_its_place_back() -> None:
         assert hasher.waiting == 1
         inner.release.set()
     assert inner.order == ["p0", "p2"]
+
+
+async def test_a_full_queue_refuses_the_busiest_address_not_a_newcomer() -> None:
+    inner = GatedHasher()
+    hasher = ThreadedHasher(inner, limit=1, queue=3, per_client=10)  # type: ignore[arg-type]
+    refused: list[str] = []
+
+    async def attempt(password: str, client: str) -> None:
+        try:
+            await hasher.verify(password, "h:" + password, client=client)
+        except RateLimited:
+            refused.append(password)
+
+    async with trio.open_nursery() as nursery:
+        for password, client in [("a0", "flood"), ("a1", "flood"), ("a2", "flood")]:
+            nursery.start_soon(attempt, password, client)
+            await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(attempt, "b0", "other")  # waiting: a1 a2 b0 (full)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(attempt, "c0", "third")  # pushes out a2, the flood's newest
+        await trio.testing.wait_all_tasks_blocked()
+        assert refused == ["a2"] and hasher.waiting == 3
+        nursery.start_soon(attempt, "a3", "flood")  # the flood is no longer the longest
+        await trio.testing.wait_all_tasks_blocked()
+        assert refused == ["a2", "a3"]
+        assert await trio.to_thread.run_sync(inner.wait_started, 1)
+        inner.release.set()
+    assert inner.order == ["a0", "a1", "b0", "c0"]

@@ -13,11 +13,15 @@ request takes it at once. Otherwise it waits in one of two queues:
   like everyone else, not a hundred in a row.
 
 Each address may have at most ``per_client`` requests admitted (holding a
-place or waiting) and each queue at most ``queue`` waiting; past either the
+place or waiting) and each queue at most ``queue`` waiting; past either a
 request is refused at once with ``rate_limited`` (and ``Retry-After``),
 which costs nothing, rather than joining a queue that would grow in front
-of everyone. Trusted requests are bounded by their own per-user rules (a
-device cookie is one user's, on a device that completed a login).
+of everyone. When the untrusted queue is full, the one refused is the
+newest of the address with the most waiting, not the newcomer: a flood
+cannot fill the queue and keep everyone else out of it.
+
+Trusted requests are bounded by their own per-user rules (a device cookie
+is one user's, on a device that completed a login).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class _Waiter:
     client: str
     trusted: bool
     granted: trio.Event = field(default_factory=trio.Event)
+    pushed_out: bool = False  # woken to be refused, to make room (see _make_room)
 
 
 class FairShare:
@@ -77,14 +82,11 @@ class FairShare:
         if self.running < self.slots and not self.waiting:
             self.running += 1
             return
-        full = (
-            len(self._trusted) >= self._queue_cap
-            if trusted
-            else self._waiting_untrusted >= self._queue_cap
-        )
-        if full:
-            if not trusted:
-                self._forget(client)
+        if trusted:
+            if len(self._trusted) >= self._queue_cap:
+                self._refuse()
+        elif self._waiting_untrusted >= self._queue_cap and not self._make_room(client):
+            self._forget(client)
             self._refuse()
         waiter = _Waiter(client, trusted)
         if trusted:
@@ -95,11 +97,15 @@ class FairShare:
         try:
             await waiter.granted.wait()
         except BaseException:
-            if waiter.granted.is_set():
+            if waiter.pushed_out:
+                pass  # already out of the queue and forgotten
+            elif waiter.granted.is_set():
                 self.release(client, trusted)
             else:
                 self._withdraw(waiter)
             raise
+        if waiter.pushed_out:
+            self._refuse()
 
     def release(self, client: str, trusted: bool = False) -> None:
         if not trusted:
@@ -111,6 +117,25 @@ class FairShare:
                 return
             self.running += 1
             waiter.granted.set()
+
+    def _make_room(self, client: str) -> bool:
+        """Refuse the newest waiter of the address with the most waiting, if
+        that address would still have more waiting than ``client`` with its
+        new one; True if it did."""
+        longest = max(self._untrusted, key=lambda c: len(self._untrusted[c]), default=None)
+        if longest is None:
+            return False
+        theirs = self._untrusted[longest]
+        if len(theirs) <= len(self._untrusted.get(client, ())) + 1:
+            return False
+        waiter = theirs.pop()
+        if not theirs:
+            del self._untrusted[longest]
+        self._waiting_untrusted -= 1
+        self._forget(longest)
+        waiter.pushed_out = True
+        waiter.granted.set()
+        return True
 
     def _refuse(self) -> None:
         self.shed += 1
