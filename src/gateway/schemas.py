@@ -15,6 +15,8 @@ from gateway.auth.sessions import Session, SessionRegistry
 from gateway.store.base import ApiKeyRecord, ApiKeyScope
 
 Platform = Literal["portal", "tws", "desktop", "mobile", "api"]
+# "api" clients authenticate with API keys, never with a login.
+LoginPlatform = Literal["portal", "tws", "desktop", "mobile"]
 # Lengths bound what a client can make the gateway hold or hash. A username
 # longer than any valid one is refused as a bad request; the character rule
 # itself (bad_character) is the login core's.
@@ -36,7 +38,7 @@ class _Body(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_o
 class LoginRequest(_Body, kw_only=True):
     username: Username
     password: Password
-    platform: Platform = "portal"
+    platform: LoginPlatform = "portal"
     device_id: Annotated[str, msgspec.Meta(max_length=128)] | None = None
     # The portal holds a trading session only when it trades (SPEC 5).
     trading: bool = False

@@ -88,7 +88,12 @@ def install_error_handlers(app: Quart) -> None:
         if code == 404:
             return render(NotFound())
         if code == 405:
-            return render(MethodNotAllowed())
+            response = render(MethodNotAllowed())
+            allowed = sorted(getattr(error, "valid_methods", None) or [])
+            if "GET" in allowed and "HEAD" not in allowed:
+                allowed.append("HEAD")  # Quart answers HEAD wherever GET is routed
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
         if code == 413:
             # The rest of the body is never read: the connection cannot be
             # reused, so say so rather than leave the client waiting on it.

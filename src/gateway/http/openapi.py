@@ -38,7 +38,7 @@ PUBLIC: list[Operation] = [
         "post",
         "/v1/login/{login_id}/challenge",
         schemas.ChallengeRequest,
-        {200: schemas.ChallengeResponse, 400: _E, 404: _E, 423: _E},
+        {200: schemas.ChallengeResponse, 400: _E, 404: _E, 423: _E, 429: _E},
         "Ask for a method's challenge",
     ),
     (
@@ -52,7 +52,7 @@ PUBLIC: list[Operation] = [
         "post",
         "/v1/login/{login_id}/confirm",
         schemas.ConfirmRequest,
-        {200: schemas.LoginOk, 400: _E, 404: _E},
+        {200: schemas.LoginOk, 400: _E, 404: _E, 423: _E, 429: _E},
         "Confirm (or decline) a session takeover",
     ),
     ("get", "/v1/login/{login_id}", None, {200: schemas.LoginStatus, 404: _E}, "Login state"),
@@ -81,23 +81,26 @@ PUBLIC: list[Operation] = [
         "Readiness: 200 once the store is open and the listeners are up, 503 while stopping",
     ),
     ("get", "/openapi.json", None, {200: "this document"}, "The OpenAPI document"),
-    (
-        "get",
-        "/auth/verify",
-        None,
-        {
-            200: "allowed: empty body; identity in X-Auth-User, X-Auth-Account, "
-            "X-Auth-Platform, X-Auth-Method, X-Auth-Session (or X-Auth-Key), "
-            "X-Auth-Limit-Day, X-Auth-Limit-5d",
-            302: "a browser (Accept: text/html) behind Traefik or Caddy (X-Forwarded-Uri): "
-            "Location is the login page with rd=<the URL asked for>",
-            401: _E,
-            403: _E,
-            429: _E,
-        },
-        "Forward auth for nginx auth_request, Traefik ForwardAuth, Caddy forward_auth; "
-        "any method; the original request in X-Forwarded-Method/-Proto/-Host/-Uri or "
-        "X-Original-Method/-URI",
+    *(
+        (
+            method,
+            "/auth/verify",
+            None,
+            {
+                200: "allowed: empty body; identity in X-Auth-User, X-Auth-Account, "
+                "X-Auth-Platform, X-Auth-Method, X-Auth-Session (or X-Auth-Key), "
+                "X-Auth-Limit-Day, X-Auth-Limit-5d",
+                302: "a browser (Accept: text/html) behind Traefik or Caddy (X-Forwarded-Uri): "
+                "Location is the login page with rd=<the URL asked for>",
+                401: _E,
+                403: _E,
+                429: _E,
+            },
+            "Forward auth for nginx auth_request, Traefik ForwardAuth, Caddy forward_auth; "
+            "any method; the original request in X-Forwarded-Method/-Proto/-Host/-Uri or "
+            "X-Original-Method/-URI",
+        )
+        for method in ("get", "head", "post", "put", "patch", "delete", "options", "trace")
     ),
     (
         "post",
@@ -118,8 +121,9 @@ PUBLIC: list[Operation] = [
         "get",
         "/{proxied route}",
         None,
-        {401: _E, 403: _E, 413: _E, 429: _E, 502: _UPSTREAM, 504: _UPSTREAM},
-        "Every configured proxy route (any method): the upstream's answer, or these",
+        {401: _E, 403: _E, 404: _E, 413: _E, 429: _E, 502: _UPSTREAM, 504: _UPSTREAM},
+        "Every configured proxy route (any method): the upstream's answer, or these "
+        "(404: no route and no endpoint of the gateway's at that path)",
     ),
 ]
 ADMIN: list[Operation] = [
@@ -199,10 +203,32 @@ ADMIN: list[Operation] = [
 ]
 
 
+def with_common_errors(operations: list[Operation], *, admin: bool) -> list[Operation]:
+    """Add the answers every operation of its kind can give: 400 (a
+    malformed body, path or query: ``bad_request``, or ``bad_character`` for
+    a username), 404 where the path names something, 413 where there is a
+    body, and 401 on the admin API (no or a wrong token)."""
+    widened: list[Operation] = []
+    for method, path, request, responses, summary in operations:
+        extra: dict[int, Answer] = {}
+        if request is not None or "{" in path:
+            extra[400] = _E
+        if "{" in path:
+            extra[404] = _E
+        if request is not None:
+            extra[413] = _E
+        if admin and path != "/metrics":
+            extra[401] = _E
+        widened.append((method, path, request, {**extra, **responses}, summary))
+    return widened
+
+
 def openapi_document(
     operations: list[Operation] | None = None, title: str = "login-gateway"
 ) -> dict[str, Any]:
-    operations = PUBLIC if operations is None else operations
+    operations = with_common_errors(
+        PUBLIC if operations is None else operations, admin=operations is ADMIN
+    )
     types: list[Any] = []
     for _, _, request, responses, _ in operations:
         types += [request] if request else []
