@@ -18,6 +18,28 @@ _UPSTREAM = (
 )
 
 _E = schemas.ErrorBody
+_FORWARD_AUTH_ANSWERS: dict[int, Answer] = {
+    200: "allowed: empty body; identity in X-Auth-User, X-Auth-Account, "
+    "X-Auth-Platform, X-Auth-Method, X-Auth-Session (or X-Auth-Key), "
+    "X-Auth-Limit-Day, X-Auth-Limit-5d",
+    302: "a browser (Accept: text/html) behind Traefik or Caddy (X-Forwarded-Uri): "
+    "Location is the login page with rd=<the URL asked for>",
+    401: _E,
+    403: _E,
+    429: _E,
+}
+_FORWARD_AUTH: list[Operation] = [
+    (
+        method,
+        "/auth/verify",
+        None,
+        _FORWARD_AUTH_ANSWERS,
+        "Forward auth for nginx auth_request, Traefik ForwardAuth, Caddy forward_auth; "
+        "any method; the original request in X-Forwarded-Method/-Proto/-Host/-Uri or "
+        "X-Original-Method/-URI",
+    )
+    for method in ("get", "head", "post", "put", "patch", "delete", "options", "trace")
+]
 PUBLIC: list[Operation] = [
     (
         "post",
@@ -81,27 +103,7 @@ PUBLIC: list[Operation] = [
         "Readiness: 200 once the store is open and the listeners are up, 503 while stopping",
     ),
     ("get", "/openapi.json", None, {200: "this document"}, "The OpenAPI document"),
-    *(
-        (
-            method,
-            "/auth/verify",
-            None,
-            {
-                200: "allowed: empty body; identity in X-Auth-User, X-Auth-Account, "
-                "X-Auth-Platform, X-Auth-Method, X-Auth-Session (or X-Auth-Key), "
-                "X-Auth-Limit-Day, X-Auth-Limit-5d",
-                302: "a browser (Accept: text/html) behind Traefik or Caddy (X-Forwarded-Uri): "
-                "Location is the login page with rd=<the URL asked for>",
-                401: _E,
-                403: _E,
-                429: _E,
-            },
-            "Forward auth for nginx auth_request, Traefik ForwardAuth, Caddy forward_auth; "
-            "any method; the original request in X-Forwarded-Method/-Proto/-Host/-Uri or "
-            "X-Original-Method/-URI",
-        )
-        for method in ("get", "head", "post", "put", "patch", "delete", "options", "trace")
-    ),
+    *_FORWARD_AUTH,
     (
         "post",
         "/v1/api-keys",
