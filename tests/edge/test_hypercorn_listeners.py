@@ -83,3 +83,20 @@ def test_h2c_upgrade_when_configured(tmp_path, upstream):
         assert head.startswith(b"HTTP/1.1 101 "), head[:80]
     finally:
         gateway.stop()
+
+
+def test_the_last_request_a_connection_may_carry_closes_it_cleanly(gateway):
+    # Hypercorn closes a keep-alive connection after its 1,000th request; that
+    # close once logged a BusyResourceError traceback now and then.
+    start = len(gateway.output)
+    with connect(gateway.admin_url, timeout=30) as sock:
+        responses = Responses(sock)
+        answers = []
+        for _ in range(10):  # in batches, as a client pipelining would
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 100)
+            answers += responses.read(100)
+        assert [status for status, _, _ in answers] == [200] * 1000
+        assert answers[-1][1].get(b"connection") == b"close"
+        assert closed(sock), "the connection stayed open after its last request"
+    logged = "".join(gateway.output[start:])
+    assert "Traceback" not in logged and "Error" not in logged, logged
