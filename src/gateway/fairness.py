@@ -10,7 +10,10 @@ request takes it at once. Otherwise it waits in one of two queues:
 - the others wait per client address and are served round-robin: the
   address first in turn gives one request and goes to the back of the turn,
   so one address with a hundred requests waiting gets one place in turn,
-  like everyone else, not a hundred in a row.
+  like everyone else, not a hundred in a row. The address served last is
+  never served twice in a row while another waits: one that arrives while
+  a flood's request holds the place goes next, not after one more of the
+  flood's.
 
 Each address may have at most ``per_client`` requests admitted (holding a
 place or waiting) and each queue at most ``queue`` waiting; past either a
@@ -60,6 +63,7 @@ class FairShare:
         self._waiting_untrusted = 0
         self._admitted: Counter[str] = Counter()  # untrusted, holding or waiting, by client
         self.shed = 0  # refused because a queue or a client's share was full
+        self._last_granted: str | None = None  # the untrusted client served last
 
     @property
     def waiting(self) -> int:
@@ -81,6 +85,8 @@ class FairShare:
             self._admitted[client] += 1
         if self.running < self.slots and not self.waiting:
             self.running += 1
+            if not trusted:
+                self._last_granted = client
             return
         if trusted:
             if len(self._trusted) >= self._queue_cap:
@@ -162,7 +168,11 @@ class FairShare:
             return self._trusted.popleft()
         if not self._untrusted:
             return None
-        client = next(iter(self._untrusted))
+        turn = iter(self._untrusted)
+        client = next(turn)
+        if client == self._last_granted:
+            client = next(turn, client)  # not twice in a row while another waits
+        self._last_granted = client
         mine = self._untrusted.pop(client)
         waiter = mine.popleft()
         if mine:
