@@ -14,25 +14,21 @@ from tests.http.harness import GatewayProcess
 ADMIN_PATHS = (b"/admin/v1/users/nobody", b"/nowhere", b"/metrics")
 
 
-@pytest.mark.parametrize("path", ADMIN_PATHS)
-def test_connection_close_closes_the_connection(gateway, path):
-    with connect(gateway.admin_url, timeout=5) as sock:
-        sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path)
-        try:
-            answer = read_until_closed(sock)
-        except TimeoutError:
-            pytest.fail("the connection stayed open after Connection: close")
-    assert answer.startswith(b"HTTP/1.1 ")
+CLOSING = {
+    "connection-close": b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    "http-1.0": b"GET %s HTTP/1.0\r\n\r\n",
+}
 
 
 @pytest.mark.parametrize("path", ADMIN_PATHS)
-def test_http_1_0_closes_the_connection(gateway, path):
+@pytest.mark.parametrize("kind", CLOSING)
+def test_a_closing_request_closes_the_connection(gateway, path, kind):
     with connect(gateway.admin_url, timeout=5) as sock:
-        sock.sendall(b"GET %s HTTP/1.0\r\n\r\n" % path)
+        sock.sendall(CLOSING[kind] % path)
         try:
             answer = read_until_closed(sock)
         except TimeoutError:
-            pytest.fail("the connection stayed open after an HTTP/1.0 answer")
+            pytest.fail(f"the connection stayed open after a {kind} answer")
     assert answer.startswith(b"HTTP/1.1 ")
 
 

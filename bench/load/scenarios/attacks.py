@@ -135,38 +135,18 @@ class CredentialStuffing(Scenario):
         await paced(ctx, self.legit_rate, quiet_end, self._legit_firer(ctx, "quiet", tasks))
         marks.append(time.perf_counter_ns())
         # 3. The same legit load beside a many-address flood.
-        async with asyncio.TaskGroup() as group:
-            group.create_task(
-                paced(ctx, self.legit_rate, flood_end, self._legit_firer(ctx, "flood", tasks))
-            )
-            group.create_task(
-                paced(
-                    ctx,
-                    self.flood_rate,
-                    flood_end,
-                    self._flood_firer(ctx, flood_tasks, self.flood_clients, "stuffing", "flood"),
-                )
-            )
+        await self._beside_a_flood(
+            ctx, "flood", flood_end, self.flood_rate, self.flood_clients, tasks, flood_tasks
+        )
         marks.append(time.perf_counter_ns())
         # What the flood still has in flight ends before the next phase.
         await _drain(tasks, flood_tasks)
         marks.append(time.perf_counter_ns())
         single_end = marks[-1] + int(span_ns * self.PHASES[3])
         # 4. The same legit load beside one address at its allowed rate.
-        async with asyncio.TaskGroup() as group:
-            group.create_task(
-                paced(ctx, self.legit_rate, single_end, self._legit_firer(ctx, "single", tasks))
-            )
-            group.create_task(
-                paced(
-                    ctx,
-                    self.single_rate,
-                    single_end,
-                    self._flood_firer(
-                        ctx, flood_tasks, self.single_clients, "single_flood", "single"
-                    ),
-                )
-            )
+        await self._beside_a_flood(
+            ctx, "single", single_end, self.single_rate, self.single_clients, tasks, flood_tasks
+        )
         marks.append(time.perf_counter_ns())
         await _drain(tasks, flood_tasks)
         self.phase_seconds = {
@@ -175,6 +155,27 @@ class CredentialStuffing(Scenario):
             "flood": (marks[2] - marks[1]) / 1e9,
             "single": (marks[4] - marks[3]) / 1e9,
         }
+
+    async def _beside_a_flood(
+        self,
+        ctx: RunContext,
+        phase: str,
+        until_ns: int,
+        rate: float,
+        clients: deque[HttpClient],
+        tasks: set[asyncio.Task[None]],
+        flood_tasks: set[asyncio.Task[None]],
+    ) -> None:
+        """Legit logins at the legit rate beside a flood at ``rate`` from
+        ``clients``, until ``until_ns``."""
+        op = "stuffing" if phase == "flood" else "single_flood"
+        async with asyncio.TaskGroup() as group:
+            group.create_task(
+                paced(ctx, self.legit_rate, until_ns, self._legit_firer(ctx, phase, tasks))
+            )
+            group.create_task(
+                paced(ctx, rate, until_ns, self._flood_firer(ctx, flood_tasks, clients, op, phase))
+            )
 
     async def _closed_loop(self, ctx: RunContext, ops: LoginOps, until_ns: int) -> None:
         pool = self.pool
