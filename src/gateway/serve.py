@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import h11
-import hypercorn.trio
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.protocol.h11 import H11Protocol
@@ -23,6 +22,7 @@ from gateway.edge.server import DataPlaneServer
 from gateway.http.admin import create_admin_app
 from gateway.http.api import create_public_app
 from gateway.http.hotpath import ASGIApp, RelayedClient, ShieldedSend
+from gateway.http.listener import ListenerCount, serve_capped
 from gateway.runtime import Runtime
 
 log = logging.getLogger("gateway")
@@ -93,6 +93,14 @@ async def serve(
             await prepare(runtime)
         shutdown = trio.Event()
         public_app = create_public_app(runtime)
+        counts = {name: ListenerCount() for name in ("control", "admin", "h2")}
+        runtime.metrics.gauge(
+            "gateway_hypercorn_open_connections",
+            "Open connections of the Hypercorn listeners (the control plane's "
+            "socket, admin, h2_bind).",
+            ("listener",),
+            lambda: {(name,): float(c.open_connections) for name, c in counts.items()},
+        )
         async with trio.open_nursery() as background:
             background.start_soon(runtime.sweep_forever)
             background.start_soon(_stop_on_signal, shutdown)
@@ -104,6 +112,7 @@ async def serve(
                     config,
                     shutdown,
                     False,
+                    counts["control"],
                 )
                 edge = DataPlaneServer(runtime, f"unix:{control_socket}")
                 public = await servers.start(edge.serve, bind or config.http.bind, shutdown)
@@ -113,6 +122,8 @@ async def serve(
                     admin_bind or config.http.admin_bind,
                     config,
                     shutdown,
+                    True,
+                    counts["admin"],
                 )
                 extra: dict[str, object] = {}
                 if config.http.h2_bind:
@@ -122,6 +133,8 @@ async def serve(
                         config.http.h2_bind,
                         config,
                         shutdown,
+                        True,
+                        counts["h2"],
                     )
                 _announce_admin_token(runtime)
                 runtime.ready = True
@@ -158,12 +171,15 @@ async def _listener(
     config: Config,
     shutdown: trio.Event,
     tls: bool = True,
+    count: ListenerCount | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    await hypercorn.trio.serve(
-        ShieldedSend(app),  # type: ignore[arg-type]
+    await serve_capped(
+        ShieldedSend(app),
         hypercorn_config(bind, config, tls=tls),
+        max_connections=config.http.max_connections,
         shutdown_trigger=shutdown.wait,
+        count=count,
         task_status=task_status,
     )
 
