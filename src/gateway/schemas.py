@@ -192,8 +192,16 @@ class UserInfo(_Body, kw_only=True):
     retry_after: float
 
 
+CardType = Literal["dscplus", "platinum", "gold", "dsc"]
+
+
 class EnrolDeviceRequest(_Body, kw_only=True):
-    type: Literal["totp"]
+    type: Literal["totp", "dscplus", "platinum", "gold", "dsc"]
+    # Cards: the PIN (4 digits; made and shown once if not given) and, for a
+    # card manufactured elsewhere, its key (b64u, 16 to 64 bytes).
+    pin: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    secret: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    label: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class TotpEnrolled(_Body, kw_only=True):
@@ -201,6 +209,31 @@ class TotpEnrolled(_Body, kw_only=True):
     type: Literal["totp"] = "totp"
     secret: str
     otpauth_uri: str
+
+
+class CardEnrolled(_Body, kw_only=True):
+    """An OCRA card, shown once: what the card holds."""
+
+    device_id: str
+    type: CardType
+    secret: str  # b64u key
+    ocra_suite: str
+    serial: str
+    pin: str | None = None  # only when the gateway made it
+
+
+class PinChange(_Body, kw_only=True):
+    old_pin: Annotated[str, msgspec.Meta(max_length=16)]
+    new_pin: Annotated[str, msgspec.Meta(max_length=16)]
+
+
+class PinReset(_Body, kw_only=True):
+    new_pin: Annotated[str, msgspec.Meta(max_length=16)]
+
+
+class PinChanged(_Body, kw_only=True):
+    device_id: str
+    changed: bool = True
 
 
 class Unlocked(_Body, kw_only=True):

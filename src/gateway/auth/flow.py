@@ -268,6 +268,10 @@ class LoginFlow:
         except BaseException:
             await self._guard.release(attempt)
             raise
+        finally:
+            # A challenge is answered once, rightly or not: the next try needs
+            # a new one (no second guess at the same card challenge).
+            txn.challenge = txn.challenge_method = None
         await self._guard.settle(attempt, Outcome.SUCCEEDED if verified else Outcome.FAILED)
         if not verified:
             if txn.state in _WAITING_FOR_FACTOR:  # a racing verify may have moved it on

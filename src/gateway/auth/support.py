@@ -12,16 +12,27 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
+from _fastcore import ct_equal
 from gateway.auth.apikeys import ApiKeyRegistry, NewApiKey
 from gateway.auth.contacts import normalize_email, normalize_phone
 from gateway.auth.events import EventBus
 from gateway.auth.factors import totp
+from gateway.auth.factors.cards import (
+    CARD_TYPES,
+    CardSecret,
+    card_of,
+    check_card_pin,
+    new_card,
+    seal_form,
+)
 from gateway.auth.lockout import LockoutGuard, LockStatus
 from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy, check_username
 from gateway.auth.sessions import Session, SessionRegistry
 from gateway.clock import Clock
 from gateway.config import TotpConfig
-from gateway.errors import BadRequest, NotFound
+from gateway.errors import BadRequest, Forbidden, NotFound
 from gateway.store.base import AlreadyExists, ApiKeyScope, Device, Store, User
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -34,6 +45,15 @@ class TotpEnrolment:
     device: Device
     secret_base32: str = field(repr=False)
     otpauth_uri: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CardEnrolment:
+    """An OCRA card as support hands it out: shown once; never logged."""
+
+    device: Device
+    card: CardSecret = field(repr=False)
+    pin_shown: str | None = field(default=None, repr=False)  # made here, shown once
 
 
 class SupportDesk:
@@ -101,6 +121,50 @@ class SupportDesk:
             totp.secret_to_base32(secret),
             totp.otpauth_uri(secret, username, self._totp),
         )
+
+    async def enrol_card(
+        self,
+        username: str,
+        kind: str,
+        *,
+        pin: str | None = None,
+        secret: str | None = None,
+        label: str | None = None,
+    ) -> CardEnrolment:
+        """Issue an OCRA card (``dscplus``, ``platinum``, ``gold``, ``dsc``):
+        a new key, or ``secret`` (b64u) for a card made elsewhere; the given
+        PIN, or a new one shown once."""
+        await self._user(username)
+        card_type = CARD_TYPES.get(kind)
+        if card_type is None:
+            raise BadRequest(f"{kind!r} is not a card type")
+        card, shown = new_card(card_type, pin=pin, key_b64u=secret)
+        device = await self._store.add_device(
+            username, kind, seal_form(card), label or card.serial, self._clock.now()
+        )
+        self._emit("device_enrolled", username, device=device.device_id, type=kind, by="support")
+        return CardEnrolment(device, card, shown)
+
+    async def change_card_pin(
+        self, username: str, device_id: str, new_pin: str, *, old_pin: str | None
+    ) -> None:
+        """Set a card's PIN. ``old_pin`` is required from the user (support
+        passes ``None``: a forgotten PIN needs support); a wrong one is
+        ``forbidden`` and changes nothing."""
+        check_card_pin(new_pin)
+        device = next((d for d in await self.devices(username) if d.device_id == device_id), None)
+        card = card_of(device) if device is not None else None
+        if device is None or card is None:
+            raise NotFound("no such card")
+        if card.pin is None:
+            raise BadRequest("this card's PIN is kept on the card alone")
+        if old_pin is not None and not ct_equal(old_pin, card.pin):
+            raise Forbidden("Wrong PIN")
+        await self._store.replace_device_secret(
+            device_id, seal_form(msgspec.structs.replace(card, pin=new_pin))
+        )
+        by = "support" if old_pin is None else "user"
+        self._emit("pin_changed", username, device=device_id, by=by)
 
     async def user(self, username: str) -> User:
         """The user record; ``NotFound`` if there is none."""

@@ -6,6 +6,7 @@ from quart import Response, request
 
 from _fastcore import ct_equal
 from gateway import schemas
+from gateway.auth.factors.cards import b64u
 from gateway.errors import Forbidden, NotFound, Unauthenticated
 from gateway.http.common import body, create_app, json, new_api_key, path_param
 from gateway.http.hotpath import ASGIApp
@@ -69,14 +70,38 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
     @app.post("/admin/v1/users/<username>/devices")
     async def enrol_device(username: str) -> Response:
         form = await body(schemas.EnrolDeviceRequest)
-        enrolment = await support.enrol_totp(path_param(username))
-        answer = schemas.TotpEnrolled(
-            device_id=enrolment.device.device_id,
-            secret=enrolment.secret_base32,
-            otpauth_uri=enrolment.otpauth_uri,
+        if form.type == "totp":
+            enrolment = await support.enrol_totp(path_param(username), form.label)
+            return json(
+                schemas.TotpEnrolled(
+                    device_id=enrolment.device.device_id,
+                    secret=enrolment.secret_base32,
+                    otpauth_uri=enrolment.otpauth_uri,
+                ),
+                status=201,
+            )
+        card = await support.enrol_card(
+            path_param(username), form.type, pin=form.pin, secret=form.secret, label=form.label
         )
-        del form  # only "totp" validates for now; more device types come with their factors
-        return json(answer, status=201)
+        return json(
+            schemas.CardEnrolled(
+                device_id=card.device.device_id,
+                type=form.type,
+                secret=b64u(card.card.key),
+                ocra_suite=card.card.suite,
+                serial=card.card.serial,
+                pin=card.pin_shown,
+            ),
+            status=201,
+        )
+
+    @app.post("/admin/v1/users/<username>/devices/<device_id>/pin")
+    async def reset_pin(username: str, device_id: str) -> Response:
+        form = await body(schemas.PinReset)
+        await support.change_card_pin(
+            path_param(username), path_param(device_id), form.new_pin, old_pin=None
+        )
+        return json(schemas.PinChanged(device_id=device_id))
 
     @app.post("/admin/v1/users/<username>/unlock")
     async def unlock(username: str) -> Response:

@@ -138,6 +138,15 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         )
         return json(schemas.ApiKeyRevoked(key_id=key_id, revoked=True))
 
+    @app.post("/v1/devices/<device_id>/pin")
+    async def change_pin(device_id: str) -> Response:
+        session = sessions.authenticate(_token())
+        form = await body(schemas.PinChange)
+        await runtime.core.support.change_card_pin(
+            session.username, path_param(device_id), form.new_pin, old_pin=form.old_pin
+        )
+        return json(schemas.PinChanged(device_id=device_id))
+
     @app.get("/openapi.json")
     async def openapi_json() -> Response:
         return json(openapi)

@@ -94,6 +94,13 @@ PUBLIC: list[Operation] = [
         {200: schemas.SessionStatus, 401: _E},
         "Server-sent events of the session: replaced, expired, ended",
     ),
+    (
+        "post",
+        "/v1/devices/{device_id}/pin",
+        schemas.PinChange,
+        {200: schemas.PinChanged, 401: _E, 403: _E},
+        "Change the PIN of one of the session user's cards (the old PIN is needed)",
+    ),
     ("get", "/healthz", None, {200: schemas.Health}, "Liveness"),
     (
         "get",
@@ -141,8 +148,15 @@ ADMIN: list[Operation] = [
         "post",
         "/admin/v1/users/{username}/devices",
         schemas.EnrolDeviceRequest,
-        {201: schemas.TotpEnrolled, 404: _E},
-        "Enrol a device",
+        {201: (schemas.TotpEnrolled, schemas.CardEnrolled), 404: _E},
+        "Enrol a device: totp, or an OCRA card (dscplus, platinum, gold, dsc)",
+    ),
+    (
+        "post",
+        "/admin/v1/users/{username}/devices/{device_id}/pin",
+        schemas.PinReset,
+        {200: schemas.PinChanged, 404: _E},
+        "Set a card's PIN (a forgotten PIN)",
     ),
     (
         "post",

@@ -131,6 +131,11 @@ class Store(Protocol):
 
     async def remove_device(self, device_id: str) -> bool: ...
 
+    async def replace_device_secret(self, device_id: str, secret: bytes) -> bool:
+        """Store a device's new secret material (a changed PIN); False for
+        an unknown device."""
+        ...
+
     async def claim_counter(self, device_id: str, counter: int) -> bool:
         """Atomically raise the device's counter to ``counter`` if it is
         higher; False when it is not (a replay, or a concurrent use)."""

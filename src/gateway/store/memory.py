@@ -156,6 +156,13 @@ class MemoryStore:
     async def devices_of(self, username: str) -> list[Device]:
         return list(self._devices_by_user.get(username, {}).values())
 
+    async def replace_device_secret(self, device_id: str, secret: bytes) -> bool:
+        device = self._devices.get(device_id)
+        if device is None:
+            return False
+        self._put_device(replace(device, secret=secret))
+        return True
+
     async def remove_device(self, device_id: str) -> bool:
         device = self._devices.pop(device_id, None)
         if device is None:

@@ -344,6 +344,17 @@ class SqliteStore:
         )
         return True
 
+    async def replace_device_secret(self, device_id: str, secret: bytes) -> bool:
+        if not await self._memory.replace_device_secret(device_id, secret):
+            return False
+        sealed = self._sealer.seal(secret, _device_context(device_id))
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE devices SET secret = ? WHERE device_id = ?", (sealed, device_id)
+            )
+        )
+        return True
+
     async def claim_counter(self, device_id: str, counter: int) -> bool:
         if not await self._memory.claim_counter(device_id, counter):
             return False

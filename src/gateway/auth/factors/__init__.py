@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.auth.factors.base import FAILED, Challenge, Factor, Tier, Verification
+from gateway.auth.factors.cards import CARD_TYPES, Card
 from gateway.auth.factors.none import PasswordOnly
 from gateway.auth.factors.totp import Authenticator
 from gateway.config import TotpConfig
@@ -11,12 +12,14 @@ from gateway.config import TotpConfig
 def default_factors(totp: TotpConfig | None = None) -> dict[str, Factor]:
     """The methods this build offers, by name."""
     factors: list[Factor] = [PasswordOnly(), Authenticator(totp)]
+    factors += [Card(kind) for kind in CARD_TYPES.values()]
     return {f.method: f for f in factors}
 
 
 __all__ = [
     "FAILED",
     "Authenticator",
+    "Card",
     "Challenge",
     "Factor",
     "PasswordOnly",
