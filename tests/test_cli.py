@@ -265,3 +265,80 @@ def test_demo_removes_its_data_when_it_stops(tmp_path):
         demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=30)
     assert not made[0].exists()
+
+
+@pytest.mark.parametrize("kind", ["dscplus", "dsc"])
+def test_the_card_simulator_issues_answers_and_logs_in(live_gateway, tmp_path, kind):
+    assert (
+        cli("user", "add", "carol", "--password", "secret123", gateway=live_gateway).returncode == 0
+    )
+    card_file = tmp_path / "card.json"
+    issued = cli(
+        "device",
+        "card",
+        "issue",
+        "carol",
+        "--type",
+        kind,
+        "--file",
+        str(card_file),
+        gateway=live_gateway,
+    )
+    assert issued.returncode == 0, issued.stderr
+    assert card_file.stat().st_mode & 0o777 == 0o600
+    pin = issued.stdout.split("PIN (shown once): ")[1].split()[0]
+    assert pin not in card_file.read_text()  # a card does not keep its PIN
+    # The card's answer, by hand: a login screen's challenge, typed in.
+    login = live_gateway.public.post(
+        "/v1/login", json={"username": "carol", "password": "secret123", "platform": "tws"}
+    ).json()
+    shown = live_gateway.public.post(
+        f"/v1/login/{login['login_id']}/challenge", json={"method": kind}
+    ).json()["challenge"]
+    answered = cli(
+        "device",
+        "card",
+        "respond",
+        shown,
+        "--file",
+        str(card_file),
+        "--pin",
+        "-",
+        gateway=None,
+        stdin=pin + "\n",
+    )
+    assert answered.returncode == 0, answered.stderr
+    verified = live_gateway.public.post(
+        f"/v1/login/{login['login_id']}/verify",
+        json={"method": kind, "response": answered.stdout.strip()},
+    )
+    assert verified.status_code == 200, verified.text
+    live_gateway.public.post(
+        "/v1/logout", headers={"Authorization": f"Bearer {verified.json()['token']}"}
+    )
+    # And the whole login through the command line.
+    logged_in = cli(
+        "login",
+        "carol",
+        "--password",
+        "secret123",
+        "--card",
+        str(card_file),
+        "--pin",
+        pin,
+        gateway=live_gateway,
+    )
+    assert logged_in.returncode == 0, logged_in.stdout + logged_in.stderr
+    assert json.loads(logged_in.stdout)["session"]["method"] == kind
+
+
+def test_the_card_simulator_explains_what_is_wrong(tmp_path):
+    missing = cli(
+        "device", "card", "respond", "123456", "--file", str(tmp_path / "x"), gateway=None
+    )
+    assert missing.returncode != 0 and "cannot read" in missing.stderr
+    (tmp_path / "totp.json").write_text('{"device": "phone"}')
+    wrong = cli(
+        "device", "card", "respond", "123456", "--file", str(tmp_path / "totp.json"), gateway=None
+    )
+    assert "is not a card file" in wrong.stderr

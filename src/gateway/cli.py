@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--password", help="'-' reads it from stdin; default: prompt")
     login.add_argument("--platform", default="tws", help="portal, tws, desktop or mobile")
     login.add_argument("--totp-secret", help="compute the TOTP code (the phone app) from this")
+    login.add_argument("--card", type=Path, help="answer with this security card's file")
+    login.add_argument("--pin", help="the card's PIN")
     login.add_argument("--takeover", action="store_true", help="take over an open session")
     login.add_argument(
         "--url", default=os.environ.get("GATEWAY_URL", DEFAULT_URL), help="the gateway"
@@ -66,6 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
     code.add_argument("--at", type=float, help="Unix time (default: now)")
     code.add_argument("--digits", type=int, default=6)
     code.add_argument("--step", type=int, default=30)
+    device = commands.add_parser("device", help="device simulators: security cards")
+    device_commands = device.add_subparsers(dest="device_command", metavar="DEVICE", required=True)
+    card = device_commands.add_parser("card", help="an OCRA security card (dscplus, dsc, ...)")
+    card_commands = card.add_subparsers(dest="card_command", metavar="ACTION", required=True)
+    issue = card_commands.add_parser("issue", help="support issues a card to a user")
+    issue.add_argument("username")
+    issue.add_argument("--type", default="dscplus", choices=("dscplus", "platinum", "gold", "dsc"))
+    issue.add_argument("--pin", help="the card's PIN (4 digits; default: made and shown once)")
+    issue.add_argument("--file", type=Path, required=True, help="the card's state file (0600)")
+    _admin_options(issue)
+    answer = card_commands.add_parser("respond", help="the card's answer to a challenge")
+    answer.add_argument("challenge", help="the 6 digits the login screen shows")
+    answer.add_argument("--file", type=Path, required=True)
+    answer.add_argument("--pin", help="the card's PIN ('-' reads it from stdin)")
     return parser
 
 
@@ -104,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _totp(args)
         if args.command == "login":
             return _login(args)
+        if args.command == "device":
+            return _device(args)
     except ConfigError as exc:
         print(f"login-gateway: {exc}", file=sys.stderr)
         return 2
@@ -263,7 +281,15 @@ def _login(args: argparse.Namespace) -> int:
 
         body = {"username": args.username, "password": password, "platform": args.platform}
         answer = post("/v1/login", body)
-        if answer.get("status") == "second_factor":
+        if answer.get("status") == "second_factor" and args.card:
+            from gateway.simulators import card_response, read_device_file
+
+            state = read_device_file(args.card, "card")
+            login_id, method = answer["login_id"], state["type"]
+            shown = post(f"/v1/login/{login_id}/challenge", {"method": method})
+            response = card_response(state, shown["challenge"], args.pin)
+            answer = post(f"/v1/login/{login_id}/verify", {"method": method, "response": response})
+        elif answer.get("status") == "second_factor":
             if args.totp_secret:
                 code = _current_code(args.totp_secret)
             else:
@@ -298,6 +324,32 @@ def _user(args: argparse.Namespace) -> int:
         _admin(args, "POST", f"/admin/v1/users/{args.username}/unlock")
         print(f"unlocked {args.username}")
     return 0
+
+
+def _device(args: argparse.Namespace) -> int:
+    from gateway.simulators import (
+        DeviceFileError,
+        card_response,
+        card_state,
+        read_device_file,
+        write_device_file,
+    )
+
+    try:
+        if args.card_command == "issue":
+            body = {"type": args.type, **({"pin": args.pin} if args.pin else {})}
+            enrolment = _admin(args, "POST", f"/admin/v1/users/{args.username}/devices", body)
+            write_device_file(args.file, card_state(enrolment))
+            print(f"{enrolment['type']} card {enrolment['serial']} issued to {args.username}")
+            if enrolment.get("pin"):
+                print(f"PIN (shown once): {enrolment['pin']}")
+            return 0
+        state = read_device_file(args.file, "card")
+        pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
+        print(card_response(state, args.challenge, pin))
+        return 0
+    except DeviceFileError as exc:
+        raise SystemExit(f"login-gateway: {exc}") from None
 
 
 def _totp(args: argparse.Namespace) -> int:

@@ -1,0 +1,65 @@
+"""The device side, as the command-line tool plays it: what a card shows and
+what a phone app computes. They talk to the gateway only through its HTTP
+API (DESIGN.md, "Factor and device contracts"), as a real device or person
+would, so load tests can use the same code.
+
+A device's state lives in a JSON file created with mode 0600 (it holds the
+device's key).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from gateway.auth.factors.cards import CardSecret, decode_key, respond
+
+
+class DeviceFileError(ValueError):
+    """A device file that is missing, unreadable or not of the expected kind."""
+
+
+def write_device_file(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` (a new file, or one this tool wrote),
+    readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        json.dump(state, handle, indent=2)
+        handle.write("\n")
+
+
+def read_device_file(path: Path, kind: str) -> dict[str, Any]:
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DeviceFileError(f"cannot read {path}: {exc}") from None
+    if not isinstance(state, dict) or state.get("device") != kind:
+        raise DeviceFileError(f"{path} is not a {kind} file")
+    return state
+
+
+def card_state(enrolment: dict[str, Any]) -> dict[str, Any]:
+    """What a card holds, from support's enrolment answer. The PIN is not
+    kept: the card asks its holder for it."""
+    return {
+        "device": "card",
+        "type": enrolment["type"],
+        "device_id": enrolment["device_id"],
+        "serial": enrolment["serial"],
+        "ocra_suite": enrolment["ocra_suite"],
+        "secret": enrolment["secret"],
+    }
+
+
+def card_response(state: dict[str, Any], challenge: str, pin: str | None) -> str:
+    """What the card shows for ``challenge`` once unlocked with ``pin``."""
+    suite = str(state["ocra_suite"])
+    if suite.endswith("-PSHA1") and not pin:
+        raise DeviceFileError("this card needs its PIN")
+    if not challenge.isdigit() or len(challenge) != 6:
+        raise DeviceFileError("a card challenge is 6 digits")
+    card = CardSecret(decode_key(str(state["secret"])), suite, str(state["serial"]), pin)
+    return respond(card, challenge, pin)
