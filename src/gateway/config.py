@@ -50,6 +50,17 @@ A full file with the defaults::
     per_client = 8               # admitted at once from one address
     max_wait_seconds = 5
 
+    [notifier]
+    kind = "outbox"              # or "webhook": also POST each message to webhook_url
+    outbox_size = 10000          # messages kept for GET /admin/v1/outbox
+    # webhook_url = "https://sms-provider.example/hook"
+    webhook_retries = 3
+    webhook_timeout_seconds = 5
+
+    [sms]
+    code_seconds = 300           # an SMS or voice code is good this long, and once
+    sends_per_login = 3          # first code, resends and voice calls in one login
+
     [totp]
     step_seconds = 30
     digits = 6
@@ -231,6 +242,22 @@ class LoginAdmissionConfig(_Section):
     max_wait_seconds: PositiveSeconds = 5.0
 
 
+class NotifierConfig(_Section):
+    """Where messages to users go (gateway.notify)."""
+
+    kind: Literal["outbox", "webhook"] = "outbox"
+    outbox_size: PositiveInt = 10_000  # messages kept for GET /admin/v1/outbox
+    webhook_url: str | None = None
+    webhook_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 3
+    webhook_timeout_seconds: PositiveSeconds = 5.0
+    webhook_queue: PositiveInt = 10_000  # deliveries waiting; past it the oldest is dropped
+
+
+class SmsConfig(_Section):
+    code_seconds: PositiveSeconds = 300.0  # how long a code is good
+    sends_per_login: PositiveInt = 3  # codes sent (first, resends, voice) in one login
+
+
 class TotpConfig(_Section):
     step_seconds: PositiveInt = 30
     digits: Annotated[int, msgspec.Meta(ge=6, le=8)] = 6
@@ -366,6 +393,8 @@ class Config(_Section):
     argon2: Argon2Config = msgspec.field(default_factory=Argon2Config)
     rate_limits: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
     login_admission: LoginAdmissionConfig = msgspec.field(default_factory=LoginAdmissionConfig)
+    notifier: NotifierConfig = msgspec.field(default_factory=NotifierConfig)
+    sms: SmsConfig = msgspec.field(default_factory=SmsConfig)
     totp: TotpConfig = msgspec.field(default_factory=TotpConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     proxy: ProxyConfig = msgspec.field(default_factory=ProxyConfig)

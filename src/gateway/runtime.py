@@ -27,6 +27,7 @@ from gateway.config import Config
 from gateway.errors import BadRequest
 from gateway.fairness import FairShare
 from gateway.metrics import Metrics
+from gateway.notify import build_notifier
 from gateway.store.base import Store, ThreadRunner
 from gateway.store.encryption import (
     ADMIN_TOKEN_FILE,
@@ -175,6 +176,7 @@ class Runtime:
             hasher=hasher,
             bucket_clock=bucket_clock,
             device_key=device_key,
+            notifier=build_notifier(config.notifier, clock),
         )
         await core.api_keys.load()
         token = config.secrets.admin_token

@@ -76,6 +76,8 @@ class SecondFactorRequired(_Body, kw_only=True, tag_field="status", tag="second_
 
 class ChallengeRequest(_Body, kw_only=True):
     method: Method
+    # sms: "voice" for a call instead ("didn't receive a code?"); a resend either way.
+    channel: Literal["sms", "voice"] | None = None
 
 
 class ChallengeResponse(_Body, kw_only=True):
@@ -196,7 +198,8 @@ CardType = Literal["dscplus", "platinum", "gold", "dsc"]
 
 
 class EnrolDeviceRequest(_Body, kw_only=True):
-    type: Literal["totp", "dscplus", "platinum", "gold", "dsc"]
+    type: Literal["totp", "dscplus", "platinum", "gold", "dsc", "sms"]
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None  # sms; default: on record
     # Cards: the PIN (4 digits; made and shown once if not given) and, for a
     # card manufactured elsewhere, its key (b64u, 16 to 64 bytes).
     pin: Annotated[str, msgspec.Meta(max_length=16)] | None = None
@@ -220,6 +223,25 @@ class CardEnrolled(_Body, kw_only=True):
     ocra_suite: str
     serial: str
     pin: str | None = None  # only when the gateway made it
+
+
+class SmsEnrolled(_Body, kw_only=True):
+    device_id: str
+    type: Literal["sms"] = "sms"
+    phone: str
+
+
+class OutboxMessage(_Body, kw_only=True):
+    id: int
+    channel: Literal["sms", "voice", "email", "push"]
+    to: str
+    text: str
+    code: str | None = None
+    created_at: float
+
+
+class Outbox(_Body, kw_only=True):
+    messages: list[OutboxMessage]
 
 
 class PinChange(_Body, kw_only=True):

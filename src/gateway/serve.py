@@ -103,6 +103,7 @@ async def serve(
         )
         async with trio.open_nursery() as background:
             background.start_soon(runtime.sweep_forever)
+            background.start_soon(runtime.core.outbox.run)  # webhook deliveries
             background.start_soon(_stop_on_signal, shutdown)
             async with trio.open_nursery() as servers:
                 await servers.start(

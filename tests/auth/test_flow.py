@@ -426,7 +426,7 @@ async def test_devices_this_build_cannot_verify_fail_closed(
     core: LoginCore, store: MemoryStore
 ) -> None:
     await add_user(core)
-    await store.add_device("alice", "sms", b"x" * 20, None, 0.0)
+    await store.add_device("alice", "pager", b"x" * 20, None, 0.0)
     with pytest.raises(LoginFailed):
         await core.flow.login("alice", PASSWORD, "tws", ip=IP)
 

@@ -23,6 +23,7 @@ from gateway.auth.support import SupportDesk
 from gateway.auth.trust import DeviceCookies
 from gateway.clock import Clock
 from gateway.config import Config
+from gateway.notify import Outbox
 from gateway.store.base import Store
 
 
@@ -37,6 +38,7 @@ class LoginCore:
     events: EventBus
     api_keys: ApiKeyRegistry
     devices: DeviceCookies
+    outbox: Outbox  # the notifier: every message sent, readable by support
 
     @classmethod
     def build(
@@ -48,6 +50,7 @@ class LoginCore:
         hasher: AsyncPasswordHasher,
         bucket_clock: Clock | None = None,
         device_key: bytes | None = None,
+        notifier: Outbox | None = None,
     ) -> LoginCore:
         """``bucket_clock``: the time the login token buckets refill on
         (default ``clock``; under a test clock the server passes a
@@ -55,7 +58,7 @@ class LoginCore:
         (default: a random one, good for this process only)."""
         events = EventBus()
         api_keys = ApiKeyRegistry(store, clock, config.api_keys, events=events)
-        factors = default_factors(config.totp)
+        factors = default_factors(config.totp, config.sms)
         sessions = SessionRegistry(clock, config.sessions)
         guard = LockoutGuard(LockoutPolicy.from_config(config.lockout), store, clock)
         devices = DeviceCookies(device_key or secrets.token_bytes(32), clock)
@@ -70,6 +73,7 @@ class LoginCore:
             config=config.login,
             events=events,
             devices=devices,
+            notifier=notifier,
         )
         support = SupportDesk(
             store=store,
@@ -82,7 +86,12 @@ class LoginCore:
             events=events,
             api_keys=api_keys,
         )
-        return cls(flow, sessions, support, guard, factors, clock, events, api_keys, devices)
+        outbox = notifier if notifier is not None else Outbox(clock, config.notifier.outbox_size)
+        if notifier is None:
+            flow.use_notifier(outbox)
+        return cls(
+            flow, sessions, support, guard, factors, clock, events, api_keys, devices, outbox
+        )
 
     def sweep(self) -> None:
         """Expire sessions and logins whose time is up (call every second or

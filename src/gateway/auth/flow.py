@@ -50,6 +50,7 @@ from gateway.errors import (
     RateLimited,
     SessionExists,
 )
+from gateway.notify import Notifier
 from gateway.store.base import Store
 
 NO_SECOND_FACTOR = "none"
@@ -106,6 +107,7 @@ class LoginTransaction:
     state: LoginState = LoginState.PASSWORD
     challenge: Challenge | None = None
     challenge_method: str | None = None
+    challenges: dict[str, int] = field(default_factory=dict)  # issued, by method
     verified_method: str | None = None
 
     def __post_init__(self) -> None:
@@ -149,9 +151,11 @@ class LoginFlow:
         config: LoginConfig | None = None,
         events: EventBus | None = None,
         devices: DeviceCookies | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._events = events if events is not None else EventBus()
         self._devices = devices
+        self._notifier = notifier
         self._store = store
         self._sessions = sessions
         self._hasher = hasher
@@ -237,17 +241,27 @@ class LoginFlow:
         self._transactions[txn.login_id] = txn
         return SecondFactorRequired(txn.login_id, methods, int(self._expiry))
 
-    async def challenge(self, login_id: str, method: str) -> Challenge:
-        """Issue the challenge of ``method`` (nothing to show for TOTP)."""
+    async def challenge(self, login_id: str, method: str, channel: str | None = None) -> Challenge:
+        """Issue the challenge of ``method`` (nothing to show for TOTP); a new
+        one replaces the last (an SMS resend). Raises ``RateLimited`` past the
+        method's challenges per login."""
         txn = self._live(login_id)
         factor = self._offered(txn, method)
         lock = await self._guard.status(txn.lock_key)
         if lock.locked:
             raise Locked(lock.retry_after)
+        issued_before = txn.challenges.get(method, 0)
+        if issued_before >= factor.max_challenges:
+            raise RateLimited(self._expiry, "No more codes for this login; start again")
         devices = [d for d in await self._store.devices_of(txn.username) if d.type == method]
-        issued = factor.issue_challenge(devices, self._clock.now())
+        issued = factor.issue_challenge(devices, self._clock.now(), channel)
+        txn.challenges[method] = issued_before + 1
         txn.move(LoginEvent.CHALLENGE_ISSUED)
         txn.challenge, txn.challenge_method = issued, method
+        message = issued.deliver
+        if message is not None and self._notifier is not None:
+            self._notifier.send(message.channel, message.to, message.text, message.code)  # type: ignore[arg-type]
+            self._emit("code_sent", txn.username, method=method, channel=message.channel)
         return issued
 
     async def verify(self, login_id: str, method: str, response: str, *, ip: str) -> LoggedIn:
@@ -299,6 +313,9 @@ class LoginFlow:
         if lock.locked:
             raise Locked(lock.retry_after)
         return await self._open_session(txn, txn.verified_method, takeover=True)
+
+    def use_notifier(self, notifier: Notifier) -> None:
+        self._notifier = notifier
 
     def state(self, login_id: str) -> LoginState:
         """Where a live login stands (``GET /v1/login/{id}``)."""

@@ -145,6 +145,19 @@ class SupportDesk:
         self._emit("device_enrolled", username, device=device.device_id, type=kind, by="support")
         return CardEnrolment(device, card, shown)
 
+    async def enrol_sms(self, username: str, phone: str | None = None) -> Device:
+        """Register a phone for SMS and voice codes: ``phone``, or the one
+        on record."""
+        user = await self._user(username)
+        number = normalize_phone(phone) if phone is not None else user.phone
+        if number is None:
+            raise BadRequest("phone: the user has none on record; give one")
+        device = await self._store.add_device(
+            username, "sms", number.encode("ascii"), number[-4:], self._clock.now()
+        )
+        self._emit("device_enrolled", username, device=device.device_id, type="sms", by="support")
+        return device
+
     async def change_card_pin(
         self, username: str, device_id: str, new_pin: str, *, old_pin: str | None
     ) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import msgspec
 from quart import Response, request
 
 from _fastcore import ct_equal
 from gateway import schemas
 from gateway.auth.factors.cards import b64u
-from gateway.errors import Forbidden, NotFound, Unauthenticated
+from gateway.errors import BadRequest, Forbidden, NotFound, Unauthenticated
 from gateway.http.common import body, create_app, json, new_api_key, path_param
 from gateway.http.hotpath import ASGIApp
 from gateway.http.openapi import ADMIN, openapi_document
@@ -80,6 +81,12 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
                 ),
                 status=201,
             )
+        if form.type == "sms":
+            device = await support.enrol_sms(path_param(username), form.phone)
+            return json(
+                schemas.SmsEnrolled(device_id=device.device_id, phone=device.secret.decode()),
+                status=201,
+            )
         card = await support.enrol_card(
             path_param(username), form.type, pin=form.pin, secret=form.secret, label=form.label
         )
@@ -93,6 +100,21 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
                 pin=card.pin_shown,
             ),
             status=201,
+        )
+
+    @app.get("/admin/v1/outbox")
+    async def outbox() -> Response:
+        to = request.args.get("to")
+        try:
+            after = int(request.args.get("after", "0"))
+            limit = min(int(request.args.get("limit", "100")), 1000)
+        except ValueError:
+            raise BadRequest("after and limit are whole numbers") from None
+        found = runtime.core.outbox.messages(to=to, after=after, limit=max(limit, 1))
+        return json(
+            schemas.Outbox(
+                messages=[schemas.OutboxMessage(**msgspec.structs.asdict(m)) for m in found]
+            )
         )
 
     @app.post("/admin/v1/users/<username>/devices/<device_id>/pin")

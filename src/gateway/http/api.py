@@ -81,7 +81,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
     @app.post("/v1/login/<login_id>/challenge")
     async def challenge(login_id: str) -> Response:
         form = await body(schemas.ChallengeRequest)
-        issued = await flow.challenge(path_param(login_id), form.method)
+        issued = await flow.challenge(path_param(login_id), form.method, form.channel)
         return json(schemas.ChallengeResponse(method=form.method, **issued.public()))  # type: ignore[arg-type]
 
     @app.post("/v1/login/<login_id>/verify")

@@ -148,8 +148,8 @@ ADMIN: list[Operation] = [
         "post",
         "/admin/v1/users/{username}/devices",
         schemas.EnrolDeviceRequest,
-        {201: (schemas.TotpEnrolled, schemas.CardEnrolled), 404: _E},
-        "Enrol a device: totp, or an OCRA card (dscplus, platinum, gold, dsc)",
+        {201: (schemas.TotpEnrolled, schemas.CardEnrolled, schemas.SmsEnrolled), 404: _E},
+        "Enrol a device: totp, an OCRA card (dscplus, platinum, gold, dsc), or sms",
     ),
     (
         "post",
@@ -166,6 +166,13 @@ ADMIN: list[Operation] = [
         "Unlock a user",
     ),
     ("get", "/admin/v1/sessions", None, {200: schemas.SessionList}, "List sessions"),
+    (
+        "get",
+        "/admin/v1/outbox",
+        None,
+        {200: schemas.Outbox, 400: _E},
+        "Messages sent to users (query: to, after=<id>, limit), oldest first",
+    ),
     (
         "delete",
         "/admin/v1/sessions/{session_id}",

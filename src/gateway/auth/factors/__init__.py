@@ -5,13 +5,16 @@ from __future__ import annotations
 from gateway.auth.factors.base import FAILED, Challenge, Factor, Tier, Verification
 from gateway.auth.factors.cards import CARD_TYPES, Card
 from gateway.auth.factors.none import PasswordOnly
+from gateway.auth.factors.sms import TextMessage
 from gateway.auth.factors.totp import Authenticator
-from gateway.config import TotpConfig
+from gateway.config import SmsConfig, TotpConfig
 
 
-def default_factors(totp: TotpConfig | None = None) -> dict[str, Factor]:
+def default_factors(
+    totp: TotpConfig | None = None, sms: SmsConfig | None = None
+) -> dict[str, Factor]:
     """The methods this build offers, by name."""
-    factors: list[Factor] = [PasswordOnly(), Authenticator(totp)]
+    factors: list[Factor] = [PasswordOnly(), Authenticator(totp), TextMessage(sms)]
     factors += [Card(kind) for kind in CARD_TYPES.values()]
     return {f.method: f for f in factors}
 
@@ -23,6 +26,7 @@ __all__ = [
     "Challenge",
     "Factor",
     "PasswordOnly",
+    "TextMessage",
     "Tier",
     "Verification",
     "default_factors",

@@ -26,6 +26,17 @@ class Tier:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message the flow hands to the notifier when it issues a challenge
+    (an SMS or voice code): the factor stays pure, the flow sends."""
+
+    channel: str
+    to: str = field(repr=False)
+    text: str = field(repr=False)
+    code: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Challenge:
     """What the login screen shows after ``POST /v1/login/{id}/challenge``.
 
@@ -40,6 +51,7 @@ class Challenge:
     sent: str | None = None
     pending: bool | None = None
     private: object = field(default=None, repr=False, compare=False)
+    deliver: Delivery | None = field(default=None, repr=False, compare=False)
 
     def public(self) -> dict[str, object]:
         """The fields the client may see, without the empty ones."""
@@ -72,9 +84,17 @@ class Factor(Protocol):
     @property
     def tier(self) -> Tier: ...
 
-    def issue_challenge(self, devices: Sequence[Device], now: float) -> Challenge:
+    @property
+    def max_challenges(self) -> int:
+        """How many challenges one login may ask for (resends included)."""
+        ...
+
+    def issue_challenge(
+        self, devices: Sequence[Device], now: float, channel: str | None = None
+    ) -> Challenge:
         """What to send or show for this login, given the user's devices of
-        this method."""
+        this method; ``channel`` is the client's choice where the method has
+        several (``sms`` or ``voice``)."""
         ...
 
     def verify(

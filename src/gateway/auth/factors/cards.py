@@ -139,8 +139,11 @@ class Card:
         self.method = kind.method
         self.tier = kind.tier
         self.challenge_seconds = challenge_seconds
+        self.max_challenges = 10
 
-    def issue_challenge(self, devices: Sequence[Device], now: float) -> Challenge:
+    def issue_challenge(
+        self, devices: Sequence[Device], now: float, channel: str | None = None
+    ) -> Challenge:
         challenge = f"{secrets.randbelow(10**CHALLENGE_DIGITS):0{CHALLENGE_DIGITS}d}"
         return Challenge(challenge=challenge, private=now + self.challenge_seconds)
 

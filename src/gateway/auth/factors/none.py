@@ -14,8 +14,11 @@ class PasswordOnly:
 
     method = "none"
     tier = Tier(daily_limit=50_000, five_day_limit=100_000)
+    max_challenges = 10
 
-    def issue_challenge(self, devices: Sequence[Device], now: float) -> Challenge:
+    def issue_challenge(
+        self, devices: Sequence[Device], now: float, channel: str | None = None
+    ) -> Challenge:
         return Challenge()
 
     def verify(

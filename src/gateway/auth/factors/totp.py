@@ -26,11 +26,14 @@ class Authenticator:
 
     method = "totp"
     tier = Tier(daily_limit=1_000_000, five_day_limit=1_000_000)
+    max_challenges = 10
 
     def __init__(self, config: TotpConfig | None = None) -> None:
         self.config = config if config is not None else TotpConfig()
 
-    def issue_challenge(self, devices: Sequence[Device], now: float) -> Challenge:
+    def issue_challenge(
+        self, devices: Sequence[Device], now: float, channel: str | None = None
+    ) -> Challenge:
         return Challenge()  # the code is already on the phone
 
     def verify(
