@@ -342,3 +342,23 @@ def test_the_card_simulator_explains_what_is_wrong(tmp_path):
         "device", "card", "respond", "123456", "--file", str(tmp_path / "totp.json"), gateway=None
     )
     assert "is not a card file" in wrong.stderr
+
+
+def test_the_outbox_shows_what_was_sent(live_gateway):
+    live_gateway.create_user("dave", phone="+15550100777")
+    assert (
+        live_gateway.admin.post("/admin/v1/users/dave/devices", json={"type": "sms"}).status_code
+        == 201
+    )
+    login = live_gateway.public.post(
+        "/v1/login", json={"username": "dave", "password": "secret123", "platform": "tws"}
+    ).json()
+    live_gateway.public.post(f"/v1/login/{login['login_id']}/challenge", json={"method": "sms"})
+    listed = cli("outbox", "--to", "+15550100777", gateway=live_gateway)
+    assert listed.returncode == 0, listed.stderr
+    assert "\tsms\t+15550100777\tYour login code is" in listed.stdout
+    code = cli("outbox", "--to", "+15550100777", "--code", gateway=live_gateway).stdout.strip()
+    verified = live_gateway.public.post(
+        f"/v1/login/{login['login_id']}/verify", json={"method": "sms", "response": code}
+    )
+    assert verified.status_code == 200

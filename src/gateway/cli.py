@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     code.add_argument("--at", type=float, help="Unix time (default: now)")
     code.add_argument("--digits", type=int, default=6)
     code.add_argument("--step", type=int, default=30)
+    outbox = commands.add_parser("outbox", help="messages sent to users (SMS, voice, ...)")
+    outbox.add_argument("--to", help="only those to this phone or address")
+    outbox.add_argument("--after", type=int, default=0, help="only those after this id")
+    outbox.add_argument("--code", action="store_true", help="print only the last code")
+    _admin_options(outbox)
+
     device = commands.add_parser("device", help="device simulators: security cards")
     device_commands = device.add_subparsers(dest="device_command", metavar="DEVICE", required=True)
     card = device_commands.add_parser("card", help="an OCRA security card (dscplus, dsc, ...)")
@@ -122,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _login(args)
         if args.command == "device":
             return _device(args)
+        if args.command == "outbox":
+            return _outbox(args)
     except ConfigError as exc:
         print(f"login-gateway: {exc}", file=sys.stderr)
         return 2
@@ -323,6 +331,22 @@ def _user(args: argparse.Namespace) -> int:
     else:
         _admin(args, "POST", f"/admin/v1/users/{args.username}/unlock")
         print(f"unlocked {args.username}")
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from urllib.parse import urlencode
+
+    query = {"after": args.after, **({"to": args.to} if args.to else {})}
+    messages = _admin(args, "GET", "/admin/v1/outbox?" + urlencode(query))["messages"]
+    if args.code:
+        codes = [m["code"] for m in messages if m.get("code")]
+        if not codes:
+            raise SystemExit("login-gateway: no code in the outbox")
+        print(codes[-1])
+        return 0
+    for m in messages:
+        print(f"{m['id']}\t{m['channel']}\t{m['to']}\t{m['text']}")
     return 0
 
 
