@@ -362,3 +362,28 @@ def test_the_outbox_shows_what_was_sent(live_gateway):
         f"/v1/login/{login['login_id']}/verify", json={"method": "sms", "response": code}
     )
     assert verified.status_code == 200
+
+
+def test_the_code_card_simulator(live_gateway, tmp_path):
+    live_gateway.create_user("erin")
+    card_file = tmp_path / "scc.json"
+    issued = cli("device", "scc", "issue", "erin", "--file", str(card_file), gateway=live_gateway)
+    assert issued.returncode == 0, issued.stderr
+    assert issued.stdout.splitlines()[0].split() == list("ABCDEFGHIJ")
+    assert card_file.stat().st_mode & 0o777 == 0o600
+    printed = cli("device", "scc", "print", "--file", str(card_file), gateway=None)
+    assert printed.stdout == issued.stdout
+    codes = json.loads(card_file.read_text())["card"]["codes"]
+    answered = cli("device", "scc", "respond", "c4", "H9", "--file", str(card_file), gateway=None)
+    assert answered.stdout.strip() == codes["C4"] + codes["H9"]
+    logged_in = cli(
+        "login",
+        "erin",
+        "--password",
+        "secret123",
+        "--code-card",
+        str(card_file),
+        gateway=live_gateway,
+    )
+    assert logged_in.returncode == 0, logged_in.stdout + logged_in.stderr
+    assert json.loads(logged_in.stdout)["session"]["method"] == "scc"

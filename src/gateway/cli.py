@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--totp-secret", help="compute the TOTP code (the phone app) from this")
     login.add_argument("--card", type=Path, help="answer with this security card's file")
     login.add_argument("--pin", help="the card's PIN")
+    login.add_argument("--code-card", type=Path, help="answer with this code card's file")
     login.add_argument("--takeover", action="store_true", help="take over an open session")
     login.add_argument(
         "--url", default=os.environ.get("GATEWAY_URL", DEFAULT_URL), help="the gateway"
@@ -74,8 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("--code", action="store_true", help="print only the last code")
     _admin_options(outbox)
 
-    device = commands.add_parser("device", help="device simulators: security cards")
+    device = commands.add_parser("device", help="device simulators: security cards, code cards")
     device_commands = device.add_subparsers(dest="device_command", metavar="DEVICE", required=True)
+    scc = device_commands.add_parser("scc", help="a Security Code Card (grid of codes)")
+    scc_commands = scc.add_subparsers(dest="scc_command", metavar="ACTION", required=True)
+    scc_issue = scc_commands.add_parser("issue", help="support issues a code card to a user")
+    scc_issue.add_argument("username")
+    scc_issue.add_argument("--file", type=Path, required=True, help="the card's file (0600)")
+    _admin_options(scc_issue)
+    scc_print = scc_commands.add_parser("print", help="show the grid")
+    scc_print.add_argument("--file", type=Path, required=True)
+    scc_answer = scc_commands.add_parser("respond", help="the codes at two positions")
+    scc_answer.add_argument("positions", nargs=2, help="the two positions asked, e.g. C4 H9")
+    scc_answer.add_argument("--file", type=Path, required=True)
     card = device_commands.add_parser("card", help="an OCRA security card (dscplus, dsc, ...)")
     card_commands = card.add_subparsers(dest="card_command", metavar="ACTION", required=True)
     issue = card_commands.add_parser("issue", help="support issues a card to a user")
@@ -297,6 +309,14 @@ def _login(args: argparse.Namespace) -> int:
             shown = post(f"/v1/login/{login_id}/challenge", {"method": method})
             response = card_response(state, shown["challenge"], args.pin)
             answer = post(f"/v1/login/{login_id}/verify", {"method": method, "response": response})
+        elif answer.get("status") == "second_factor" and args.code_card:
+            from gateway.simulators import code_card_response, read_device_file
+
+            state = read_device_file(args.code_card, "scc")
+            login_id = answer["login_id"]
+            shown = post(f"/v1/login/{login_id}/challenge", {"method": "scc"})
+            response = code_card_response(state, shown["positions"])
+            answer = post(f"/v1/login/{login_id}/verify", {"method": "scc", "response": response})
         elif answer.get("status") == "second_factor":
             if args.totp_secret:
                 code = _current_code(args.totp_secret)
@@ -334,6 +354,31 @@ def _user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _code_card(args: argparse.Namespace) -> int:
+    from gateway.simulators import (
+        code_card_response,
+        code_card_state,
+        code_card_text,
+        read_device_file,
+        write_device_file,
+    )
+
+    if args.scc_command == "issue":
+        enrolment = _admin(
+            args, "POST", f"/admin/v1/users/{args.username}/devices", {"type": "scc"}
+        )
+        state = code_card_state(enrolment)
+        write_device_file(args.file, state)
+        print(code_card_text(state))
+        return 0
+    state = read_device_file(args.file, "scc")
+    if args.scc_command == "print":
+        print(code_card_text(state))
+    else:
+        print(code_card_response(state, args.positions))
+    return 0
+
+
 def _outbox(args: argparse.Namespace) -> int:
     from urllib.parse import urlencode
 
@@ -360,6 +405,8 @@ def _device(args: argparse.Namespace) -> int:
     )
 
     try:
+        if args.device_command == "scc":
+            return _code_card(args)
         if args.card_command == "issue":
             body = {"type": args.type, **({"pin": args.pin} if args.pin else {})}
             enrolment = _admin(args, "POST", f"/admin/v1/users/{args.username}/devices", body)

@@ -198,7 +198,7 @@ CardType = Literal["dscplus", "platinum", "gold", "dsc"]
 
 
 class EnrolDeviceRequest(_Body, kw_only=True):
-    type: Literal["totp", "dscplus", "platinum", "gold", "dsc", "sms"]
+    type: Literal["totp", "dscplus", "platinum", "gold", "dsc", "sms", "scc"]
     phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None  # sms; default: on record
     # Cards: the PIN (4 digits; made and shown once if not given) and, for a
     # card manufactured elsewhere, its key (b64u, 16 to 64 bytes).
@@ -223,6 +223,21 @@ class CardEnrolled(_Body, kw_only=True):
     ocra_suite: str
     serial: str
     pin: str | None = None  # only when the gateway made it
+
+
+class CodeGrid(_Body, kw_only=True):
+    columns: str
+    rows: int
+    codes: dict[str, str]
+
+
+class CodeCardEnrolled(_Body, kw_only=True):
+    """A Security Code Card, shown once here (support can print it again at
+    .../card.html and .../card.png)."""
+
+    device_id: str
+    type: Literal["scc"] = "scc"
+    card: CodeGrid
 
 
 class SmsEnrolled(_Body, kw_only=True):

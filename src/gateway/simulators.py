@@ -63,3 +63,27 @@ def card_response(state: dict[str, Any], challenge: str, pin: str | None) -> str
         raise DeviceFileError("a card challenge is 6 digits")
     card = CardSecret(decode_key(str(state["secret"])), suite, str(state["serial"]), pin)
     return respond(card, challenge, pin)
+
+
+def code_card_state(enrolment: dict[str, Any]) -> dict[str, Any]:
+    """A Security Code Card as its holder keeps it."""
+    return {"device": "scc", "device_id": enrolment["device_id"], "card": enrolment["card"]}
+
+
+def code_card_text(state: dict[str, Any]) -> str:
+    """The grid, as printed."""
+    card = state["card"]
+    columns = card["columns"]
+    lines = ["     " + "   ".join(columns)]
+    for row in range(1, int(card["rows"]) + 1):
+        codes = " ".join(card["codes"][f"{c}{row}"] for c in columns)
+        lines.append(f"{row:>3}  {codes}")
+    return "\n".join(lines)
+
+
+def code_card_response(state: dict[str, Any], positions: list[str]) -> str:
+    codes = state["card"]["codes"]
+    missing = [p for p in positions if p.upper() not in codes]
+    if missing or len(positions) != 2:
+        raise DeviceFileError("give the two positions the login asks for, e.g. C4 H9")
+    return "".join(codes[p.upper()] for p in positions)

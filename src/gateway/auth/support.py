@@ -27,6 +27,8 @@ from gateway.auth.factors.cards import (
     new_card,
     seal_form,
 )
+from gateway.auth.factors.grid import Grid, grid_of, new_grid
+from gateway.auth.factors.grid import seal_form as grid_form
 from gateway.auth.lockout import LockoutGuard, LockStatus
 from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy, check_username
 from gateway.auth.sessions import Session, SessionRegistry
@@ -144,6 +146,25 @@ class SupportDesk:
         )
         self._emit("device_enrolled", username, device=device.device_id, type=kind, by="support")
         return CardEnrolment(device, card, shown)
+
+    async def enrol_code_card(self, username: str, label: str | None = None) -> tuple[Device, Grid]:
+        """Issue a Security Code Card: a new grid of codes."""
+        await self._user(username)
+        grid = new_grid()
+        device = await self._store.add_device(
+            username, "scc", grid_form(grid), label, self._clock.now()
+        )
+        self._emit("device_enrolled", username, device=device.device_id, type="scc", by="support")
+        return device, grid
+
+    async def code_card(self, username: str, device_id: str) -> Grid:
+        """A user's code card, to print (support only)."""
+        for device in await self.devices(username):
+            if device.device_id == device_id and device.type == "scc":
+                grid = grid_of(device)
+                if grid is not None:
+                    return grid
+        raise NotFound("no such code card")
 
     async def enrol_sms(self, username: str, phone: str | None = None) -> Device:
         """Register a phone for SMS and voice codes: ``phone``, or the one

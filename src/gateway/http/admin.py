@@ -8,6 +8,7 @@ from quart import Response, request
 from _fastcore import ct_equal
 from gateway import schemas
 from gateway.auth.factors.cards import b64u
+from gateway.auth.factors.grid import card_html, card_png
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthenticated
 from gateway.http.common import body, create_app, json, new_api_key, path_param
 from gateway.http.hotpath import ASGIApp
@@ -81,6 +82,15 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
                 ),
                 status=201,
             )
+        if form.type == "scc":
+            device, grid = await support.enrol_code_card(path_param(username), form.label)
+            return json(
+                schemas.CodeCardEnrolled(
+                    device_id=device.device_id,
+                    card=schemas.CodeGrid(columns=grid.columns, rows=grid.rows, codes=grid.codes),
+                ),
+                status=201,
+            )
         if form.type == "sms":
             device = await support.enrol_sms(path_param(username), form.phone)
             return json(
@@ -101,6 +111,21 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
             ),
             status=201,
         )
+
+    @app.get("/admin/v1/users/<username>/devices/<device_id>/card.html")
+    async def print_card(username: str, device_id: str) -> Response:
+        grid = await support.code_card(path_param(username), path_param(device_id))
+        page = card_html(grid, f"Security Code Card of {username}")
+        response = Response(page, content_type="text/html; charset=utf-8")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.get("/admin/v1/users/<username>/devices/<device_id>/card.png")
+    async def draw_card(username: str, device_id: str) -> Response:
+        grid = await support.code_card(path_param(username), path_param(device_id))
+        response = Response(card_png(grid), content_type="image/png")
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.get("/admin/v1/outbox")
     async def outbox() -> Response:

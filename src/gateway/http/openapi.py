@@ -148,8 +148,16 @@ ADMIN: list[Operation] = [
         "post",
         "/admin/v1/users/{username}/devices",
         schemas.EnrolDeviceRequest,
-        {201: (schemas.TotpEnrolled, schemas.CardEnrolled, schemas.SmsEnrolled), 404: _E},
-        "Enrol a device: totp, an OCRA card (dscplus, platinum, gold, dsc), or sms",
+        {
+            201: (
+                schemas.TotpEnrolled,
+                schemas.CardEnrolled,
+                schemas.SmsEnrolled,
+                schemas.CodeCardEnrolled,
+            ),
+            404: _E,
+        },
+        "Enrol a device: totp, an OCRA card (dscplus, platinum, gold, dsc), sms, or scc",
     ),
     (
         "post",
@@ -166,6 +174,20 @@ ADMIN: list[Operation] = [
         "Unlock a user",
     ),
     ("get", "/admin/v1/sessions", None, {200: schemas.SessionList}, "List sessions"),
+    (
+        "get",
+        "/admin/v1/users/{username}/devices/{device_id}/card.html",
+        None,
+        {200: "text/html: the Security Code Card as a page to print", 404: _E},
+        "Print a Security Code Card (page)",
+    ),
+    (
+        "get",
+        "/admin/v1/users/{username}/devices/{device_id}/card.png",
+        None,
+        {200: "image/png: the Security Code Card", 404: _E},
+        "Print a Security Code Card (image)",
+    ),
     (
         "get",
         "/admin/v1/outbox",
