@@ -22,6 +22,7 @@ from typing import Any
 import _fastcore
 from bench.load.http import HttpClient, HttpResponse, bearer, encode_request, json_request
 from bench.load.target import Target
+from gateway.simulators import card_state
 
 PASSWORD = "loadtest1"  # meets the policy: letters and a digit
 TOTP_STEP = 30
@@ -106,6 +107,9 @@ class LoadUser:
     # every login after (SPEC 3), as a browser or an app would.
     keeps_device: bool = False
     device_cookie: str | None = field(default=None, repr=False)
+    # A security card instead of TOTP (its state file's contents) and its PIN.
+    card: dict[str, Any] | None = field(default=None, repr=False)
+    pin: str | None = field(default=None, repr=False)
 
     def code(self, step: int) -> str:
         return str(_fastcore.hotp(self.key, step))
@@ -126,9 +130,12 @@ def usernames(prefix: str, count: int) -> list[str]:
     return [f"{prefix}u{i:05d}" for i in range(count)]
 
 
-async def provision(admin: AdminApi, names: list[str], totp: bool = True) -> list[LoadUser]:
-    """Create ``names`` (each with a TOTP device unless ``totp`` is False),
-    ``PROVISION_CONNECTIONS`` at a time: each creation hashes a password."""
+async def provision(
+    admin: AdminApi, names: list[str], totp: bool = True, card: str | None = None
+) -> list[LoadUser]:
+    """Create ``names`` (each with a TOTP device unless ``totp`` is False, or
+    with a security card of type ``card`` instead), ``PROVISION_CONNECTIONS``
+    at a time: each creation hashes a password."""
     users: list[LoadUser] = []
     queue = deque(names)
 
@@ -136,6 +143,16 @@ async def provision(admin: AdminApi, names: list[str], totp: bool = True) -> lis
         while queue:
             name = queue.popleft()
             await admin.create_user(name, PASSWORD)
+            if card is not None:
+                enrolment = await admin.expect(
+                    "POST",
+                    f"/admin/v1/users/{name}/devices",
+                    {"type": card, "pin": CARD_PIN},
+                    status=201,
+                )
+                user = LoadUser(name, PASSWORD, None, card=card_state(enrolment), pin=CARD_PIN)
+                users.append(user)
+                continue
             key = hmac_key(await admin.enrol_totp(name)) if totp else None
             users.append(LoadUser(name, PASSWORD, key))
 
@@ -144,6 +161,9 @@ async def provision(admin: AdminApi, names: list[str], totp: bool = True) -> lis
             group.create_task(worker())
     users.sort(key=lambda u: u.username)
     return users
+
+
+CARD_PIN = "2468"
 
 
 class UserPool:

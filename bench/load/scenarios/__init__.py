@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from bench.load.scenarios.attacks import CredentialStuffing, LockoutStorm
 from bench.load.scenarios.base import RunContext, RunOptions, Scenario
-from bench.load.scenarios.logins import LoginStorm, TakeoverChurn
+from bench.load.scenarios.logins import CardStorm, LoginStorm, TakeoverChurn
 from bench.load.scenarios.sessions import Ping, SessionTraffic
 
 SCENARIOS: dict[str, type[Scenario]] = {
     cls.name: cls
-    for cls in (LoginStorm, SessionTraffic, CredentialStuffing, TakeoverChurn, LockoutStorm, Ping)
+    for cls in (
+        LoginStorm,
+        CardStorm,
+        SessionTraffic,
+        CredentialStuffing,
+        TakeoverChurn,
+        LockoutStorm,
+        Ping,
+    )
 }
 
 __all__ = ["SCENARIOS", "RunContext", "RunOptions", "Scenario"]

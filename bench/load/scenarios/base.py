@@ -20,6 +20,7 @@ from bench.load.http import (
 from bench.load.stats import OpStats, Recorder, RunBudget
 from bench.load.target import Target
 from bench.load.users import AdminApi, LoadUser, UserPool
+from gateway.simulators import card_response
 
 _now_ns = time.perf_counter_ns
 
@@ -105,6 +106,7 @@ class LoginOps:
     verify: OpStats
     confirm: OpStats
     full: OpStats
+    challenge: OpStats
 
     @classmethod
     def named(cls, recorder: Recorder, prefix: str = "") -> LoginOps:
@@ -113,6 +115,7 @@ class LoginOps:
             recorder.op(prefix + "verify"),
             recorder.op(prefix + "confirm"),
             recorder.op(prefix + "full_login"),
+            recorder.op(prefix + "challenge"),
         )
 
 
@@ -177,8 +180,23 @@ async def _after_password(
     if body.get("status") == "ok":  # no second factor enrolled
         return LoginOutcome(200, token=body.get("token"))
     login_id = body["login_id"]
-    step = pool.step
-    user.last_step = step  # sent once, the step is burnt whatever the answer
+    if user.card is not None:
+        # The card's holder: read the challenge off the screen, type the
+        # card's answer (the card simulator of the command-line tool).
+        method = str(user.card["type"])
+        shown = await ctx.request(
+            client,
+            ops.challenge,
+            json_request(ctx.target, "POST", f"/v1/login/{login_id}/challenge", {"method": method}),
+        )
+        if shown.status != 200:
+            return LoginOutcome(shown.status, _code(shown))
+        response = card_response(user.card, shown.json()["challenge"], user.pin)
+    else:
+        method = "totp"
+        step = pool.step
+        user.last_step = step  # sent once, the step is burnt whatever the answer
+        response = user.code(step)
     answer = await ctx.request(
         client,
         ops.verify,
@@ -186,7 +204,7 @@ async def _after_password(
             ctx.target,
             "POST",
             f"/v1/login/{login_id}/verify",
-            {"method": "totp", "response": user.code(step)},
+            {"method": method, "response": response},
         ),
     )
     if answer.status == 200:

@@ -23,12 +23,15 @@ SETUP_SECONDS = 600.0  # bound of the untimed set-up logins
 
 
 async def provision_pool(
-    ctx: RunContext, keeps_device: Callable[[int], bool] = lambda index: False
+    ctx: RunContext,
+    keeps_device: Callable[[int], bool] = lambda index: False,
+    card: str | None = None,
 ) -> UserPool:
-    """``ctx.options.users`` new users with TOTP, in a pool on the gateway
-    clock; user ``i`` keeps its trusted-device cookie if ``keeps_device(i)``."""
+    """``ctx.options.users`` new users with TOTP (or a security card of type
+    ``card``), in a pool on the gateway clock; user ``i`` keeps its
+    trusted-device cookie if ``keeps_device(i)``."""
     names = usernames("lt" + run_tag(), ctx.options.users)
-    users = await provision(ctx.admin, names)
+    users = await provision(ctx.admin, names, card=card)
     for index, user in enumerate(users):
         user.keeps_device = keeps_device(index)
     return UserPool(users, ctx.admin, await ctx.admin.now())
@@ -96,6 +99,18 @@ class LoginStorm(Scenario):
             "failed_logins": full.count - logins,
             "clock_advances": self.pool.advances,
         }
+
+
+class CardStorm(LoginStorm):
+    name = "dscplus-storm"
+    description = (
+        "full logins (password, the 6-digit challenge, the DSC+ card's 8-digit OCRA answer "
+        "computed by the command-line tool's card simulator) by many users, each followed "
+        "by a logout; logins/s"
+    )
+
+    async def prepare(self, ctx: RunContext) -> None:
+        self.pool = await provision_pool(ctx, card="dscplus")
 
 
 class TakeoverChurn(Scenario):
