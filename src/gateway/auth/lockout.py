@@ -31,8 +31,11 @@ from typing import Protocol, TypeVar
 from gateway.clock import Clock
 from gateway.config import LockoutConfig
 from gateway.errors import Locked, RateLimited
+from gateway.store.base import LockState, PendingAttempt
 
 _T = TypeVar("_T")
+
+__all__ = ["LockState", "LockoutGuard", "LockoutPolicy", "Outcome", "PendingAttempt"]
 
 
 class Outcome(enum.Enum):
@@ -41,26 +44,6 @@ class Outcome(enum.Enum):
     FAILED = "failed"  # wrong password or wrong second factor: counts
     RELEASED = "released"  # a step passed (login not complete yet) or nothing was evaluated
     SUCCEEDED = "succeeded"  # the login completed: the count starts again
-
-
-@dataclass(frozen=True, slots=True)
-class PendingAttempt:
-    attempt_id: str
-    reserved_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class LockState:
-    """Per-username lock state. Kept for any well-formed username, known or
-    not, so that a lock cannot tell an attacker which users exist."""
-
-    failures: tuple[float, ...] = ()  # times of counted failures, oldest first
-    pending: tuple[PendingAttempt, ...] = ()  # reserved, not yet settled
-    locked_until: float | None = None
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.failures and not self.pending and self.locked_until is None
 
 
 class Refusal(enum.Enum):

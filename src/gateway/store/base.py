@@ -17,10 +17,31 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from gateway.auth.lockout import LockState
 from gateway.errors import BadRequest
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAttempt:
+    attempt_id: str
+    reserved_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LockState:
+    """Per-username lock state, the record the lockout rule
+    (``gateway.auth.lockout``) reads and writes. Kept for any well-formed
+    username, known or not, so that a lock cannot tell an attacker which
+    users exist."""
+
+    failures: tuple[float, ...] = ()  # times of counted failures, oldest first
+    pending: tuple[PendingAttempt, ...] = ()  # reserved, not yet settled
+    locked_until: float | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.failures and not self.pending and self.locked_until is None
 
 
 class AlreadyExists(BadRequest):

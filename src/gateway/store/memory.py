@@ -18,8 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TypeVar
 
-from gateway.auth.lockout import LockState
-from gateway.store.base import Account, AlreadyExists, ApiKeyRecord, Device, User
+from gateway.store.base import Account, AlreadyExists, ApiKeyRecord, Device, LockState, User
 
 _T = TypeVar("_T")
 

@@ -36,8 +36,15 @@ from typing import TypeVar
 
 import msgspec
 
-from gateway.auth.lockout import LockState
-from gateway.store.base import Account, ApiKeyRecord, Device, ThreadRunner, User, run_inline
+from gateway.store.base import (
+    Account,
+    ApiKeyRecord,
+    Device,
+    LockState,
+    ThreadRunner,
+    User,
+    run_inline,
+)
 from gateway.store.encryption import MasterKeyError, SecretSealer
 from gateway.store.memory import GUESSED_LOCKS, MemoryStore, lock_owner
 
