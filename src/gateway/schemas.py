@@ -104,6 +104,54 @@ class LoginAbandoned(_Body, kw_only=True, tag_field="status", tag="abandoned"):
 class LoginStatus(_Body, kw_only=True):
     login_id: str
     state: str
+    # An IB Key push: pending, approved, denied or expired.
+    push: Literal["pending", "approved", "denied", "expired"] | None = None
+
+
+class ActivationRequest(_Body, kw_only=True):
+    username: Username
+    password: Password
+
+
+class ActivationStarted(_Body, kw_only=True):
+    activation_id: str
+    sent: Literal["sms"] = "sms"
+    expires_in: int
+
+
+class ActivationCompletion(_Body, kw_only=True):
+    token: Annotated[str, msgspec.Meta(max_length=16)]
+    public_key: Annotated[str, msgspec.Meta(max_length=64)]  # b64u raw Ed25519
+    pin: Annotated[str, msgspec.Meta(max_length=16)]
+
+
+class IbKeyActivated(_Body, kw_only=True):
+    device_id: str
+    ocra_suite: str
+    ocra_key: str  # b64u; shown once
+
+
+class Approval(_Body, kw_only=True):
+    approval_id: str
+    nonce: str
+    username: str
+    platform: str
+    ip: str
+    created_at: float
+
+
+class ApprovalList(_Body, kw_only=True):
+    approvals: list[Approval]
+
+
+class ApprovalAnswer(_Body, kw_only=True):
+    decision: Literal["approve", "deny"]
+    signature: Annotated[str, msgspec.Meta(max_length=128)]  # b64u Ed25519
+
+
+class ApprovalAnswered(_Body, kw_only=True):
+    approval_id: str
+    decision: Literal["approve", "deny"]
 
 
 class SessionStatus(_Body, kw_only=True, tag_field="status", tag="ok"):

@@ -87,3 +87,66 @@ def code_card_response(state: dict[str, Any], positions: list[str]) -> str:
     if missing or len(positions) != 2:
         raise DeviceFileError("give the two positions the login asks for, e.g. C4 H9")
     return "".join(codes[p.upper()] for p in positions)
+
+
+class Phone:
+    """The IB Key phone app: its Ed25519 key pair, and after activation its
+    device id and OCRA key. ``state()`` is what its file keeps."""
+
+    def __init__(self, state: dict[str, Any] | None = None) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        self.data: dict[str, Any] = dict(state or {"device": "ibkey"})
+        if "private_key" not in self.data:
+            raw = Ed25519PrivateKey.generate().private_bytes_raw()
+            self.data["private_key"] = b64u(raw)
+        self._key = Ed25519PrivateKey.from_private_bytes(decode_key32(self.data["private_key"]))
+
+    @property
+    def public_key(self) -> str:
+        return b64u(self._key.public_key().public_bytes_raw())
+
+    @property
+    def device_id(self) -> str:
+        return str(self.data["device_id"])
+
+    def activated(self, answer: dict[str, Any]) -> None:
+        self.data.update(
+            device_id=answer["device_id"],
+            ocra_suite=answer["ocra_suite"],
+            ocra_key=answer["ocra_key"],
+        )
+
+    def sign(self, message: str) -> str:
+        return b64u(self._key.sign(message.encode()))
+
+    def list_headers(self, now: float) -> dict[str, str]:
+        at = str(int(now))
+        return {
+            "X-IBKey-Time": at,
+            "X-IBKey-Signature": self.sign(f"list\n{self.device_id}\n{at}"),
+        }
+
+    def answer(self, approval: dict[str, Any], decision: str) -> dict[str, str]:
+        message = f"{approval['approval_id']}\n{approval['nonce']}\n{decision}"
+        return {"decision": decision, "signature": self.sign(message)}
+
+    def offline(self, challenge: str, pin: str) -> str:
+        """The response the app shows for ``challenge`` after ``pin``."""
+        from gateway.auth.factors.ibkey import IbKeySecret, offline_response
+
+        key = decode_key32(self.data["ocra_key"])
+        secret = IbKeySecret(b"", key, str(self.data["ocra_suite"]), pin)
+        return offline_response(secret, challenge, pin)
+
+
+def b64u(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def decode_key32(text: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

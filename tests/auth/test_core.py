@@ -29,4 +29,14 @@ async def test_sweep_expires_sessions_and_logins(core: LoginCore, clock: TestClo
 
 
 def test_factors_offered(core: LoginCore) -> None:
-    assert set(core.factors) == {"none", "totp", "sms", "scc", "dscplus", "platinum", "gold", "dsc"}
+    assert set(core.factors) == {
+        "none",
+        "totp",
+        "sms",
+        "scc",
+        "ibkey",
+        "dscplus",
+        "platinum",
+        "gold",
+        "dsc",
+    }

@@ -15,6 +15,7 @@ from gateway.auth.apikeys import ApiKeyRegistry
 from gateway.auth.events import EventBus
 from gateway.auth.factors import Factor, default_factors
 from gateway.auth.flow import LoginFlow
+from gateway.auth.ibkey import IbKeyService
 from gateway.auth.lockout import LockoutGuard, LockoutPolicy
 from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy
 from gateway.auth.ratelimit import LoginRateLimits
@@ -39,6 +40,7 @@ class LoginCore:
     api_keys: ApiKeyRegistry
     devices: DeviceCookies
     outbox: Outbox  # the notifier: every message sent, readable by support
+    ibkey: IbKeyService
 
     @classmethod
     def build(
@@ -89,8 +91,10 @@ class LoginCore:
         outbox = notifier if notifier is not None else Outbox(clock, config.notifier.outbox_size)
         if notifier is None:
             flow.use_notifier(outbox)
+        ibkey = IbKeyService(store, flow, outbox, clock, events)
+        flow.on_push(ibkey.register)
         return cls(
-            flow, sessions, support, guard, factors, clock, events, api_keys, devices, outbox
+            flow, sessions, support, guard, factors, clock, events, api_keys, devices, outbox, ibkey
         )
 
     def sweep(self) -> None:

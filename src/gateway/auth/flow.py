@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import enum
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.auth.events import EventBus
 from gateway.auth.factors.base import Challenge, Factor, Tier
@@ -51,7 +52,7 @@ from gateway.errors import (
     SessionExists,
 )
 from gateway.notify import Notifier
-from gateway.store.base import Store
+from gateway.store.base import Store, User
 
 NO_SECOND_FACTOR = "none"
 
@@ -108,6 +109,7 @@ class LoginTransaction:
     challenge: Challenge | None = None
     challenge_method: str | None = None
     challenges: dict[str, int] = field(default_factory=dict)  # issued, by method
+    verified: bool = False  # a second factor passed (claimed by one request)
     verified_method: str | None = None
 
     def __post_init__(self) -> None:
@@ -156,6 +158,7 @@ class LoginFlow:
         self._events = events if events is not None else EventBus()
         self._devices = devices
         self._notifier = notifier
+        self._on_push: Callable[[Any, str, str], None] | None = None
         self._store = store
         self._sessions = sessions
         self._hasher = hasher
@@ -184,46 +187,9 @@ class LoginFlow:
         where = parse_platform(platform)
         device_id = self._devices.verify(device, username) if self._devices else None
         key = lock_key(username, device_id)
-        try:
-            self._limits.check_user(key)
-            attempt = await self._guard.reserve(key)
-        except (Locked, RateLimited) as refusal:
-            self._emit(
-                "login_refused",
-                username,
-                ip=ip,
-                reason=refusal.code,
-                step="password",
-                trusted_device=device_id is not None,
-            )
-            raise
-        methods: tuple[str, ...] = ()
-        try:
-            user = await self._store.get_user(username)
-            # Exactly one hash whether or not the user exists.
-            encoded = user.password_hash if user is not None else self._hasher.dummy_hash
-            matched = await self._hasher.verify(
-                password, encoded, client=ip, trusted=device_id is not None
-            )
-            if user is None or not matched:
-                outcome = Outcome.FAILED
-            else:
-                methods = await self._methods_of(username)
-                outcome = Outcome.RELEASED if methods else Outcome.SUCCEEDED
-        except BaseException:
-            await self._guard.release(attempt)  # not evaluated: counts nothing
-            raise
-        await self._guard.settle(attempt, outcome)
-        if user is None or outcome is Outcome.FAILED:
-            await self._failed(
-                username,
-                key,
-                ip,
-                step="password",
-                platform=where.value,
-                trusted_device=device_id is not None,
-            )
-            raise InvalidCredentials()
+        user, methods = await self._password_step(
+            username, password, ip, key, device_id, platform=where.value
+        )
         txn = LoginTransaction(
             secrets.token_urlsafe(24),
             username,
@@ -241,7 +207,69 @@ class LoginFlow:
         self._transactions[txn.login_id] = txn
         return SecondFactorRequired(txn.login_id, methods, int(self._expiry))
 
-    async def challenge(self, login_id: str, method: str, channel: str | None = None) -> Challenge:
+    async def check_password(self, username: str, password: str, *, ip: str) -> User:
+        """A password checked exactly as at the password step (buckets,
+        lockout, one hash, the same errors), for an action that is not a
+        login (an IB Key activation): a right password releases its attempt
+        without resetting the count."""
+        self._limits.check_ip(ip)
+        check_username(username)
+        user, _ = await self._password_step(
+            username, password, ip, username, None, platform="", methods=False
+        )
+        return user
+
+    async def _password_step(
+        self,
+        username: str,
+        password: str,
+        ip: str,
+        key: str,
+        device_id: str | None,
+        *,
+        platform: str,
+        methods: bool = True,
+    ) -> tuple[User, tuple[str, ...]]:
+        trusted = device_id is not None
+        try:
+            self._limits.check_user(key)
+            attempt = await self._guard.reserve(key)
+        except (Locked, RateLimited) as refusal:
+            self._emit(
+                "login_refused",
+                username,
+                ip=ip,
+                reason=refusal.code,
+                step="password",
+                trusted_device=trusted,
+            )
+            raise
+        found: tuple[str, ...] = ()
+        try:
+            user = await self._store.get_user(username)
+            # Exactly one hash whether or not the user exists.
+            encoded = user.password_hash if user is not None else self._hasher.dummy_hash
+            matched = await self._hasher.verify(password, encoded, client=ip, trusted=trusted)
+            if user is None or not matched:
+                outcome = Outcome.FAILED
+            elif not methods:
+                outcome = Outcome.RELEASED
+            else:
+                found = await self._methods_of(username)
+                outcome = Outcome.RELEASED if found else Outcome.SUCCEEDED
+        except BaseException:
+            await self._guard.release(attempt)  # not evaluated: counts nothing
+            raise
+        await self._guard.settle(attempt, outcome)
+        if user is None or outcome is Outcome.FAILED:
+            fields = {"platform": platform} if platform else {}
+            await self._failed(username, key, ip, step="password", trusted_device=trusted, **fields)
+            raise InvalidCredentials()
+        return user, found
+
+    async def challenge(
+        self, login_id: str, method: str, channel: str | None = None, *, ip: str = ""
+    ) -> Challenge:
         """Issue the challenge of ``method`` (nothing to show for TOTP); a new
         one replaces the last (an SMS resend). Raises ``RateLimited`` past the
         method's challenges per login."""
@@ -258,6 +286,8 @@ class LoginFlow:
         txn.challenges[method] = issued_before + 1
         txn.move(LoginEvent.CHALLENGE_ISSUED)
         txn.challenge, txn.challenge_method = issued, method
+        if issued.pending and issued.private is not None and self._on_push is not None:
+            self._on_push(issued.private, txn.platform.value, ip)  # queue the phone's approval
         message = issued.deliver
         if message is not None and self._notifier is not None:
             self._notifier.send(message.channel, message.to, message.text, message.code)  # type: ignore[arg-type]
@@ -278,14 +308,23 @@ class LoginFlow:
             self._emit("login_refused", txn.username, ip=ip, reason=refusal.code, method=method)
             raise
         try:
+            if txn.verified:
+                raise NotFound("this login was verified already")
             verified = await self._check_factor(txn, factor, response)
+            if verified:
+                txn.verified = True
+            elif txn.verified:
+                # Another request verified this login while this one was
+                # checked (50 taps on one push approval): it is no attempt.
+                raise NotFound("this login was verified already")
         except BaseException:
             await self._guard.release(attempt)
             raise
         finally:
             # A challenge is answered once, rightly or not: the next try needs
             # a new one (no second guess at the same card challenge).
-            txn.challenge = txn.challenge_method = None
+            if not txn.verified:
+                txn.challenge = txn.challenge_method = None
         await self._guard.settle(attempt, Outcome.SUCCEEDED if verified else Outcome.FAILED)
         if not verified:
             if txn.state in _WAITING_FOR_FACTOR:  # a racing verify may have moved it on
@@ -316,6 +355,25 @@ class LoginFlow:
 
     def use_notifier(self, notifier: Notifier) -> None:
         self._notifier = notifier
+
+    def on_push(self, register: Callable[[Any, str, str], None]) -> None:
+        """Where a challenge waiting on a phone's approval is queued."""
+        self._on_push = register
+
+    def push_status(self, login_id: str) -> str | None:
+        """``pending``, ``approved``, ``denied`` or ``expired`` for a login
+        whose challenge waits on a phone; ``None`` for any other."""
+        txn = self._live(login_id)
+        challenge = txn.challenge
+        if challenge is None or not challenge.pending or challenge.private is None:
+            return None
+        ticket = challenge.private
+        decision = getattr(ticket, "decision", None)
+        if decision is not None:
+            return "approved" if decision == "approve" else "denied"
+        if self._clock.now() >= getattr(ticket, "expires_at", 0.0):
+            return "expired"
+        return "pending"
 
     def state(self, login_id: str) -> LoginState:
         """Where a live login stands (``GET /v1/login/{id}``)."""

@@ -32,6 +32,7 @@ from gateway.fairness import FairShare
 
 LOGIN_PATH = b"/v1/login"
 LOGIN_STEPS = b"/v1/login/"
+ACTIVATION_PATH = b"/v1/ibkey/activations"  # checks a password like a login
 
 
 class _Username(msgspec.Struct):
@@ -61,7 +62,7 @@ class LoginAdmission:
         if request.method != "POST":
             return None
         path = request.path
-        if path == LOGIN_PATH:
+        if path in (LOGIN_PATH, ACTIVATION_PATH):
             return self.password
         if path.startswith(LOGIN_STEPS):
             return self.steps
@@ -72,7 +73,7 @@ class LoginAdmission:
         username it names (a body that does not parse is not trusted; the
         control plane will say what is wrong with it)."""
         cookie = device_cookie(request.headers)
-        if cookie is None or not body:
+        if cookie is None or not body or request.path != LOGIN_PATH:
             return False
         try:
             username = _decode_username(body).username

@@ -15,7 +15,10 @@ import trio
 from quart import Response, request
 
 from gateway import __version__, schemas
+from gateway.auth.factors.cards import b64u
+from gateway.auth.factors.ibkey import SUITE
 from gateway.auth.flow import LoggedIn
+from gateway.auth.ibkey import ACTIVATION_SECONDS
 from gateway.auth.sessions import Platform, Session, SessionEvent, SessionRegistry
 from gateway.auth.trust import device_cookie
 from gateway.credentials import SESSION_COOKIE
@@ -56,7 +59,7 @@ def logged_in(runtime: Runtime, result: LoggedIn) -> Response:
 
 def create_public_app(runtime: Runtime) -> HotPaths:
     app = create_app("gateway.public", runtime.config.http.max_body_bytes)
-    flow, sessions = runtime.core.flow, runtime.core.sessions
+    flow, sessions, ibkey = runtime.core.flow, runtime.core.sessions, runtime.core.ibkey
     openapi = openapi_document()
 
     @app.post("/v1/login")
@@ -81,7 +84,9 @@ def create_public_app(runtime: Runtime) -> HotPaths:
     @app.post("/v1/login/<login_id>/challenge")
     async def challenge(login_id: str) -> Response:
         form = await body(schemas.ChallengeRequest)
-        issued = await flow.challenge(path_param(login_id), form.method, form.channel)
+        issued = await flow.challenge(
+            path_param(login_id), form.method, form.channel, ip=request.remote_addr or "unknown"
+        )
         return json(schemas.ChallengeResponse(method=form.method, **issued.public()))  # type: ignore[arg-type]
 
     @app.post("/v1/login/<login_id>/verify")
@@ -103,7 +108,58 @@ def create_public_app(runtime: Runtime) -> HotPaths:
     @app.get("/v1/login/<login_id>")
     async def login_status(login_id: str) -> Response:
         state = flow.state(path_param(login_id))
-        return json(schemas.LoginStatus(login_id=login_id, state=state.value))
+        push = flow.push_status(login_id)
+        return json(schemas.LoginStatus(login_id=login_id, state=state.value, push=push))  # type: ignore[arg-type]
+
+    @app.post("/v1/ibkey/activations")
+    async def start_activation() -> Response:
+        form = await body(schemas.ActivationRequest)
+        activation_id = await ibkey.start_activation(
+            form.username, form.password, ip=request.remote_addr or "unknown"
+        )
+        answer = schemas.ActivationStarted(
+            activation_id=activation_id, expires_in=int(ACTIVATION_SECONDS)
+        )
+        return json(answer, status=202)
+
+    @app.post("/v1/ibkey/activations/<activation_id>")
+    async def complete_activation(activation_id: str) -> Response:
+        form = await body(schemas.ActivationCompletion)
+        done = await ibkey.complete_activation(
+            path_param(activation_id), form.token, form.public_key, form.pin
+        )
+        answer = schemas.IbKeyActivated(
+            device_id=done.device.device_id, ocra_suite=SUITE, ocra_key=b64u(done.ocra_key)
+        )
+        return json(answer, status=201)
+
+    @app.get("/v1/ibkey/<device_id>/approvals")
+    async def list_approvals(device_id: str) -> Response:
+        tickets = await ibkey.approvals(
+            path_param(device_id),
+            request.headers.get("X-IBKey-Time", ""),
+            request.headers.get("X-IBKey-Signature", ""),
+        )
+        approvals = [
+            schemas.Approval(
+                approval_id=t.approval_id,
+                nonce=t.nonce,
+                username=t.username,
+                platform=t.platform,
+                ip=t.ip,
+                created_at=t.created_at,
+            )
+            for t in tickets
+        ]
+        return json(schemas.ApprovalList(approvals=approvals))
+
+    @app.post("/v1/ibkey/<device_id>/approvals/<approval_id>")
+    async def answer_approval(device_id: str, approval_id: str) -> Response:
+        form = await body(schemas.ApprovalAnswer)
+        await ibkey.answer(
+            path_param(device_id), path_param(approval_id), form.decision, form.signature
+        )
+        return json(schemas.ApprovalAnswered(approval_id=approval_id, decision=form.decision))
 
     @app.post("/v1/logout")
     async def logout() -> Response:

@@ -101,6 +101,38 @@ PUBLIC: list[Operation] = [
         {200: schemas.PinChanged, 401: _E, 403: _E},
         "Change the PIN of one of the session user's cards (the old PIN is needed)",
     ),
+    (
+        "post",
+        "/v1/ibkey/activations",
+        schemas.ActivationRequest,
+        {202: schemas.ActivationStarted, 401: _E, 423: _E, 429: _E},
+        "IB Key activation on the phone: the password is checked like a login and an "
+        "8-digit activation token goes by SMS to the phone on record",
+    ),
+    (
+        "post",
+        "/v1/ibkey/activations/{activation_id}",
+        schemas.ActivationCompletion,
+        {201: schemas.IbKeyActivated, 401: _E},
+        "Complete an activation with the token, the phone's Ed25519 public key and a PIN; "
+        "ends any other IB Key of the user at once (the OCRA key is shown once)",
+    ),
+    (
+        "get",
+        "/v1/ibkey/{device_id}/approvals",
+        None,
+        {200: schemas.ApprovalList, 403: _E},
+        "The phone's pending push approvals; headers X-IBKey-Time (Unix seconds, within 60 s) "
+        "and X-IBKey-Signature (b64u Ed25519 over 'list\\n{device_id}\\n{time}')",
+    ),
+    (
+        "post",
+        "/v1/ibkey/{device_id}/approvals/{approval_id}",
+        schemas.ApprovalAnswer,
+        {200: schemas.ApprovalAnswered, 403: _E},
+        "Approve or deny a push; signature: b64u Ed25519 over "
+        "'{approval_id}\\n{nonce}\\n{decision}'",
+    ),
     ("get", "/healthz", None, {200: schemas.Health}, "Liveness"),
     (
         "get",

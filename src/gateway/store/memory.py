@@ -155,6 +155,9 @@ class MemoryStore:
     async def devices_of(self, username: str) -> list[Device]:
         return list(self._devices_by_user.get(username, {}).values())
 
+    async def get_device(self, device_id: str) -> Device | None:
+        return self._devices.get(device_id)
+
     async def replace_device_secret(self, device_id: str, secret: bytes) -> bool:
         device = self._devices.get(device_id)
         if device is None:

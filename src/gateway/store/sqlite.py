@@ -351,6 +351,9 @@ class SqliteStore:
         )
         return True
 
+    async def get_device(self, device_id: str) -> Device | None:
+        return await self._memory.get_device(device_id)
+
     async def replace_device_secret(self, device_id: str, secret: bytes) -> bool:
         if not await self._memory.replace_device_secret(device_id, secret):
             return False

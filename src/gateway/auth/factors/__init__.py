@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway.auth.factors.base import FAILED, Challenge, Factor, Tier, Verification
 from gateway.auth.factors.cards import CARD_TYPES, Card
 from gateway.auth.factors.grid import CodeCard
+from gateway.auth.factors.ibkey import IbKey
 from gateway.auth.factors.none import PasswordOnly
 from gateway.auth.factors.sms import TextMessage
 from gateway.auth.factors.totp import Authenticator
@@ -15,7 +16,13 @@ def default_factors(
     totp: TotpConfig | None = None, sms: SmsConfig | None = None
 ) -> dict[str, Factor]:
     """The methods this build offers, by name."""
-    factors: list[Factor] = [PasswordOnly(), Authenticator(totp), TextMessage(sms), CodeCard()]
+    factors: list[Factor] = [
+        PasswordOnly(),
+        Authenticator(totp),
+        TextMessage(sms),
+        CodeCard(),
+        IbKey(),
+    ]
     factors += [Card(kind) for kind in CARD_TYPES.values()]
     return {f.method: f for f in factors}
 
@@ -25,6 +32,7 @@ __all__ = [
     "Authenticator",
     "Card",
     "CodeCard",
+    "IbKey",
     "Challenge",
     "Factor",
     "PasswordOnly",
