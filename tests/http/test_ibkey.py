@@ -237,3 +237,25 @@ def test_the_pin_rules(gateway, username, pin):
         json={"token": token, "public_key": Phone().public_key, "pin": pin},
     )
     assert answer.status_code == 400 and answer.json()["error"] == "bad_request"
+
+
+def test_the_ib_key_pin_changes_with_the_old_one(gateway, username):
+    phone = user_with_ibkey(gateway, username)
+    login = start_login(gateway, username).json()
+    shown = push(gateway, login["login_id"])["challenge"]
+    token = verify(gateway, login["login_id"], offline_answer(phone, shown)).json()["token"]
+    url = f"/v1/devices/{phone.device_id}/pin"
+    auth = {"Authorization": f"Bearer {token}"}
+    wrong = gateway.public.post(url, json={"old_pin": "99z9", "new_pin": "77b7"}, headers=auth)
+    assert wrong.status_code == 403
+    weak = gateway.public.post(url, json={"old_pin": PIN, "new_pin": "abcd"}, headers=auth)
+    assert weak.status_code == 400
+    ok = gateway.public.post(url, json={"old_pin": PIN, "new_pin": "77b7"}, headers=auth)
+    assert ok.status_code == 200, ok.text
+    gateway.public.post("/v1/logout", headers=auth)
+    login = start_login(gateway, username).json()
+    shown = push(gateway, login["login_id"])["challenge"]
+    assert verify(gateway, login["login_id"], offline_answer(phone, shown)).status_code == 401
+    shown = push(gateway, login["login_id"])["challenge"]
+    answer = offline_answer(phone, shown, pin="77b7")
+    assert verify(gateway, login["login_id"], answer).status_code == 200

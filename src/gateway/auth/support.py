@@ -29,6 +29,8 @@ from gateway.auth.factors.cards import (
 )
 from gateway.auth.factors.grid import Grid, grid_of, new_grid
 from gateway.auth.factors.grid import seal_form as grid_form
+from gateway.auth.factors.ibkey import ibkey_of, valid_pin
+from gateway.auth.factors.ibkey import seal_form as ibkey_form
 from gateway.auth.lockout import LockoutGuard, LockStatus
 from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy, check_username
 from gateway.auth.sessions import Session, SessionRegistry
@@ -182,21 +184,32 @@ class SupportDesk:
     async def change_card_pin(
         self, username: str, device_id: str, new_pin: str, *, old_pin: str | None
     ) -> None:
-        """Set a card's PIN. ``old_pin`` is required from the user (support
-        passes ``None``: a forgotten PIN needs support); a wrong one is
-        ``forbidden`` and changes nothing."""
-        check_card_pin(new_pin)
+        """Set the PIN of a card or an IB Key. ``old_pin`` is required from
+        the user (support passes ``None``: a forgotten PIN needs support); a
+        wrong one is ``forbidden`` and changes nothing."""
         device = next((d for d in await self.devices(username) if d.device_id == device_id), None)
-        card = card_of(device) if device is not None else None
-        if device is None or card is None:
-            raise NotFound("no such card")
-        if card.pin is None:
-            raise BadRequest("this card's PIN is kept on the card alone")
-        if old_pin is not None and not ct_equal(old_pin, card.pin):
+        if device is not None and device.type == "ibkey":
+            key = ibkey_of(device)
+            if key is None:
+                raise NotFound("no such device")
+            if not valid_pin(new_pin):
+                raise BadRequest(
+                    "an IB Key PIN is 4 to 6 letters or digits with at least one digit"
+                )
+            current: str | None = key.pin
+            sealed = ibkey_form(msgspec.structs.replace(key, pin=new_pin))
+        else:
+            check_card_pin(new_pin)
+            card = card_of(device) if device is not None else None
+            if device is None or card is None:
+                raise NotFound("no such card")
+            if card.pin is None:
+                raise BadRequest("this card's PIN is kept on the card alone")
+            current = card.pin
+            sealed = seal_form(msgspec.structs.replace(card, pin=new_pin))
+        if old_pin is not None and not ct_equal(old_pin, current):
             raise Forbidden("Wrong PIN")
-        await self._store.replace_device_secret(
-            device_id, seal_form(msgspec.structs.replace(card, pin=new_pin))
-        )
+        await self._store.replace_device_secret(device_id, sealed)
         by = "support" if old_pin is None else "user"
         self._emit("pin_changed", username, device=device_id, by=by)
 
