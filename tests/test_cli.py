@@ -387,3 +387,95 @@ def test_the_code_card_simulator(live_gateway, tmp_path):
     )
     assert logged_in.returncode == 0, logged_in.stdout + logged_in.stderr
     assert json.loads(logged_in.stdout)["session"]["method"] == "scc"
+
+
+def test_the_ib_key_phone_simulator(live_gateway, tmp_path):
+    live_gateway.create_user("frank", phone="+15550100888")
+    phone_file = tmp_path / "phone.json"
+    activated = cli(
+        "device",
+        "ibkey",
+        "activate",
+        "frank",
+        "--file",
+        str(phone_file),
+        "--password",
+        "secret123",
+        "--pin",
+        "1a2b",
+        gateway=live_gateway,
+    )
+    assert activated.returncode == 0, activated.stderr
+    assert phone_file.stat().st_mode & 0o777 == 0o600
+    # A push: the login screen asks, the phone lists and approves.
+    login = live_gateway.public.post(
+        "/v1/login", json={"username": "frank", "password": "secret123", "platform": "tws"}
+    ).json()
+    shown = live_gateway.public.post(
+        f"/v1/login/{login['login_id']}/challenge", json={"method": "ibkey"}
+    ).json()
+    listed = cli("device", "ibkey", "approvals", "--file", str(phone_file), gateway=live_gateway)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout.splitlines()[0])["username"] == "frank"
+    approved = cli("device", "ibkey", "approve", "--file", str(phone_file), gateway=live_gateway)
+    assert "approved the login of frank on tws" in approved.stdout
+    done = live_gateway.public.post(
+        f"/v1/login/{login['login_id']}/verify", json={"method": "ibkey", "response": ""}
+    )
+    assert done.status_code == 200, done.text
+    live_gateway.public.post(
+        "/v1/logout", headers={"Authorization": f"Bearer {done.json()['token']}"}
+    )
+    # Offline: the challenge typed into the phone, its answer typed back.
+    login = live_gateway.public.post(
+        "/v1/login", json={"username": "frank", "password": "secret123", "platform": "tws"}
+    ).json()
+    shown = live_gateway.public.post(
+        f"/v1/login/{login['login_id']}/challenge", json={"method": "ibkey"}
+    ).json()
+    response = cli(
+        "device",
+        "ibkey",
+        "respond",
+        shown["challenge"],
+        "--file",
+        str(phone_file),
+        "--pin",
+        "1a2b",
+        gateway=None,
+    ).stdout.strip()
+    done = live_gateway.public.post(
+        f"/v1/login/{login['login_id']}/verify", json={"method": "ibkey", "response": response}
+    )
+    assert done.status_code == 200, done.text
+    live_gateway.public.post(
+        "/v1/logout", headers={"Authorization": f"Bearer {done.json()['token']}"}
+    )
+    # The whole push login from the command line; then a migration ends the old phone.
+    logged_in = cli(
+        "login",
+        "frank",
+        "--password",
+        "secret123",
+        "--ibkey",
+        str(phone_file),
+        gateway=live_gateway,
+    )
+    assert logged_in.returncode == 0, logged_in.stdout + logged_in.stderr
+    new_file = tmp_path / "new-phone.json"
+    migrated = cli(
+        "device",
+        "ibkey",
+        "activate",
+        "frank",
+        "--file",
+        str(new_file),
+        "--password",
+        "secret123",
+        "--pin",
+        "9z9z",
+        gateway=live_gateway,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    old = cli("device", "ibkey", "approvals", "--file", str(phone_file), gateway=live_gateway)
+    assert old.returncode != 0 and "forbidden" in old.stderr

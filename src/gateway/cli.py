@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--card", type=Path, help="answer with this security card's file")
     login.add_argument("--pin", help="the card's PIN")
     login.add_argument("--code-card", type=Path, help="answer with this code card's file")
+    login.add_argument("--ibkey", type=Path, help="approve the push with this IB Key phone's file")
     login.add_argument("--takeover", action="store_true", help="take over an open session")
     login.add_argument(
         "--url", default=os.environ.get("GATEWAY_URL", DEFAULT_URL), help="the gateway"
@@ -77,6 +78,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     device = commands.add_parser("device", help="device simulators: security cards, code cards")
     device_commands = device.add_subparsers(dest="device_command", metavar="DEVICE", required=True)
+    ibkey = device_commands.add_parser("ibkey", help="the IB Key phone app")
+    ibkey_commands = ibkey.add_subparsers(dest="ibkey_command", metavar="ACTION", required=True)
+    activate = ibkey_commands.add_parser(
+        "activate", help="activate this phone (a new --file migrates to a new phone)"
+    )
+    activate.add_argument("username")
+    activate.add_argument("--file", type=Path, required=True, help="the phone's state (0600)")
+    activate.add_argument("--password", help="'-' reads it from stdin; default: prompt")
+    activate.add_argument("--pin", required=True, help="4-6 letters or digits with a digit")
+    activate.add_argument(
+        "--token", help="the SMS token (default: read it from the outbox with the admin token)"
+    )
+    _phone_options(activate)
+    _admin_options(activate)
+    listing = ibkey_commands.add_parser("approvals", help="list the pending push approvals")
+    listing.add_argument("--file", type=Path, required=True)
+    _phone_options(listing)
+    approve = ibkey_commands.add_parser("approve", help="approve (or --deny) a push")
+    approve.add_argument("approval_id", nargs="?", help="default: the oldest pending")
+    approve.add_argument("--file", type=Path, required=True)
+    approve.add_argument("--deny", action="store_true")
+    _phone_options(approve)
+    offline = ibkey_commands.add_parser("respond", help="the offline response to a challenge")
+    offline.add_argument("challenge", help="the 8 digits the login screen shows")
+    offline.add_argument("--file", type=Path, required=True)
+    offline.add_argument("--pin", required=True, help="the PIN ('-' reads it from stdin)")
+
     scc = device_commands.add_parser("scc", help="a Security Code Card (grid of codes)")
     scc_commands = scc.add_subparsers(dest="scc_command", metavar="ACTION", required=True)
     scc_issue = scc_commands.add_parser("issue", help="support issues a code card to a user")
@@ -112,6 +140,12 @@ def _serving_options(parser: argparse.ArgumentParser) -> None:
         "--test-clock",
         action="store_true",
         help="start a clock that POST /admin/v1/clock moves (tests and load tests only)",
+    )
+
+
+def _phone_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url", default=os.environ.get("GATEWAY_URL", DEFAULT_URL), help="the gateway"
     )
 
 
@@ -309,6 +343,23 @@ def _login(args: argparse.Namespace) -> int:
             shown = post(f"/v1/login/{login_id}/challenge", {"method": method})
             response = card_response(state, shown["challenge"], args.pin)
             answer = post(f"/v1/login/{login_id}/verify", {"method": method, "response": response})
+        elif answer.get("status") == "second_factor" and args.ibkey:
+            from gateway.simulators import Phone, read_device_file
+
+            phone = Phone(read_device_file(args.ibkey, "ibkey"))
+            login_id = answer["login_id"]
+            post(f"/v1/login/{login_id}/challenge", {"method": "ibkey"})
+            listed = client.get(
+                f"/v1/ibkey/{phone.device_id}/approvals", headers=phone.list_headers(time.time())
+            ).json()
+            mine = [a for a in listed.get("approvals", []) if a["username"] == args.username]
+            if not mine:
+                raise SystemExit("login-gateway: the phone got no approval to answer")
+            post(
+                f"/v1/ibkey/{phone.device_id}/approvals/{mine[-1]['approval_id']}",
+                phone.answer(mine[-1], "approve"),
+            )
+            answer = post(f"/v1/login/{login_id}/verify", {"method": "ibkey", "response": ""})
         elif answer.get("status") == "second_factor" and args.code_card:
             from gateway.simulators import code_card_response, read_device_file
 
@@ -351,6 +402,85 @@ def _user(args: argparse.Namespace) -> int:
     else:
         _admin(args, "POST", f"/admin/v1/users/{args.username}/unlock")
         print(f"unlocked {args.username}")
+    return 0
+
+
+def _ibkey(args: argparse.Namespace) -> int:
+    """The IB Key phone: it talks to the gateway's public API only (and, to
+    read its SMS in a test setting, to the outbox)."""
+    import json
+    import time
+
+    import httpx
+
+    from gateway.simulators import DeviceFileError, Phone, read_device_file, write_device_file
+
+    def call(method: str, path: str, **kw: Any) -> Any:
+        try:
+            answer = httpx.request(method, args.url.rstrip("/") + path, timeout=30, **kw)
+        except httpx.HTTPError as exc:
+            raise SystemExit(f"login-gateway: cannot reach {args.url}: {exc}") from None
+        payload = answer.json() if answer.content else {}
+        if answer.is_error:
+            raise SystemExit(f"login-gateway: {payload.get('error')}: {payload.get('message')}")
+        return payload
+
+    if args.ibkey_command == "activate":
+        password = _read_password(args.password, args.username)
+        phone = Phone()
+        started = call(
+            "POST",
+            "/v1/ibkey/activations",
+            json={"username": args.username, "password": password},
+        )
+        token = args.token
+        if token is None and args.admin_token:
+            user = _admin(args, "GET", f"/admin/v1/users/{args.username}")
+            from urllib.parse import urlencode
+
+            query = urlencode({"to": user["phone"] or ""})
+            sent = _admin(args, "GET", f"/admin/v1/outbox?{query}")["messages"]
+            token = sent[-1]["code"] if sent else None
+        if token is None:
+            token = input("activation token (SMS): ").strip()
+        done = call(
+            "POST",
+            f"/v1/ibkey/activations/{started['activation_id']}",
+            json={"token": token, "public_key": phone.public_key, "pin": args.pin},
+        )
+        phone.activated(done)
+        write_device_file(args.file, phone.data)
+        print(f"IB Key {done['device_id']} active for {args.username}")
+        return 0
+    try:
+        phone = Phone(read_device_file(args.file, "ibkey"))
+    except DeviceFileError as exc:
+        raise SystemExit(f"login-gateway: {exc}") from None
+    if args.ibkey_command == "respond":
+        pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
+        print(phone.offline(args.challenge, pin))
+        return 0
+    pending = call(
+        "GET",
+        f"/v1/ibkey/{phone.device_id}/approvals",
+        headers=phone.list_headers(time.time()),
+    )["approvals"]
+    if args.ibkey_command == "approvals":
+        for approval in pending:
+            print(json.dumps(approval))
+        return 0
+    chosen = [a for a in pending if args.approval_id in (None, a["approval_id"])]
+    if not chosen:
+        raise SystemExit("login-gateway: no such pending approval")
+    decision = "deny" if args.deny else "approve"
+    approval = chosen[0]
+    call(
+        "POST",
+        f"/v1/ibkey/{phone.device_id}/approvals/{approval['approval_id']}",
+        json=phone.answer(approval, decision),
+    )
+    done = "approved" if decision == "approve" else "denied"
+    print(f"{done} the login of {approval['username']} on {approval['platform']}")
     return 0
 
 
@@ -407,6 +537,8 @@ def _device(args: argparse.Namespace) -> int:
     try:
         if args.device_command == "scc":
             return _code_card(args)
+        if args.device_command == "ibkey":
+            return _ibkey(args)
         if args.card_command == "issue":
             body = {"type": args.type, **({"pin": args.pin} if args.pin else {})}
             enrolment = _admin(args, "POST", f"/admin/v1/users/{args.username}/devices", body)
