@@ -110,6 +110,8 @@ class LoadUser:
     # A security card instead of TOTP (its state file's contents) and its PIN.
     card: dict[str, Any] | None = field(default=None, repr=False)
     pin: str | None = field(default=None, repr=False)
+    # An IB Key phone (gateway.simulators.Phone) instead of TOTP.
+    phone: Any = field(default=None, repr=False)
 
     def code(self, step: int) -> str:
         return str(_fastcore.hotp(self.key, step))

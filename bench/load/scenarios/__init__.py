@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.load.scenarios.attacks import CredentialStuffing, LockoutStorm
 from bench.load.scenarios.base import RunContext, RunOptions, Scenario
-from bench.load.scenarios.logins import CardStorm, LoginStorm, TakeoverChurn
+from bench.load.scenarios.logins import CardStorm, LoginStorm, PushStorm, TakeoverChurn
 from bench.load.scenarios.sessions import Ping, SessionTraffic
 
 SCENARIOS: dict[str, type[Scenario]] = {
@@ -12,6 +12,7 @@ SCENARIOS: dict[str, type[Scenario]] = {
     for cls in (
         LoginStorm,
         CardStorm,
+        PushStorm,
         SessionTraffic,
         CredentialStuffing,
         TakeoverChurn,

@@ -180,6 +180,8 @@ async def _after_password(
     if body.get("status") == "ok":  # no second factor enrolled
         return LoginOutcome(200, token=body.get("token"))
     login_id = body["login_id"]
+    if user.phone is not None:
+        return await _push_login(ctx, client, user, ops, login_id, pool.now)
     if user.card is not None:
         # The card's holder: read the challenge off the screen, type the
         # card's answer (the card simulator of the command-line tool).
@@ -221,6 +223,67 @@ async def _after_password(
     )
     if answer.status == 200:
         return LoginOutcome(200, token=answer.json().get("token"), took_over=True)
+    return LoginOutcome(answer.status, _code(answer))
+
+
+async def _push_login(
+    ctx: RunContext,
+    client: HttpClient,
+    user: LoadUser,
+    ops: LoginOps,
+    login_id: str,
+    now: float,
+) -> LoginOutcome:
+    """An IB Key push: the login asks, the phone (the command-line tool's
+    simulator, signing with its own key) lists its approvals and approves,
+    the login completes. ``now``: the gateway's clock, which the phone's
+    signed time must be near."""
+    target, phone = ctx.target, user.phone
+    shown = await ctx.request(
+        client,
+        ops.challenge,
+        json_request(target, "POST", f"/v1/login/{login_id}/challenge", {"method": "ibkey"}),
+    )
+    if shown.status != 200:
+        return LoginOutcome(shown.status, _code(shown))
+    listed = await ctx.request(
+        client,
+        ctx.recorder.op("phone_list"),
+        encode_request(
+            target,
+            "GET",
+            f"/v1/ibkey/{phone.device_id}/approvals",
+            headers=list(phone.list_headers(now).items()),
+        ),
+    )
+    approvals = listed.json().get("approvals", []) if listed.status == 200 else []
+    if not approvals:
+        return LoginOutcome(listed.status, _code(listed) if listed.status != 200 else "no_push")
+    approval = approvals[-1]
+    answered = await ctx.request(
+        client,
+        ctx.recorder.op("phone_approve"),
+        json_request(
+            target,
+            "POST",
+            f"/v1/ibkey/{phone.device_id}/approvals/{approval['approval_id']}",
+            phone.answer(approval, "approve"),
+        ),
+    )
+    if answered.status != 200:
+        return LoginOutcome(answered.status, _code(answered))
+    answer = await ctx.request(
+        client,
+        ops.verify,
+        json_request(
+            target,
+            "POST",
+            f"/v1/login/{login_id}/verify",
+            {"method": "ibkey", "response": ""},
+        ),
+    )
+    if answer.status == 200:
+        return LoginOutcome(200, token=answer.json().get("token"))
     return LoginOutcome(answer.status, _code(answer))
 
 

@@ -7,7 +7,14 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.load.http import HttpClient, TransportError, bearer, encode_request, error_code
+from bench.load.http import (
+    HttpClient,
+    TransportError,
+    bearer,
+    encode_request,
+    error_code,
+    json_request,
+)
 from bench.load.scenarios.base import (
     BudgetExhausted,
     LoginOps,
@@ -17,7 +24,8 @@ from bench.load.scenarios.base import (
     login_and_logout,
 )
 from bench.load.stats import Recorder, RunBudget
-from bench.load.users import LoadUser, UserPool, provision, run_tag, usernames
+from bench.load.users import PASSWORD, LoadUser, UserPool, provision, run_tag, usernames
+from gateway.simulators import Phone
 
 SETUP_SECONDS = 600.0  # bound of the untimed set-up logins
 
@@ -111,6 +119,54 @@ class CardStorm(LoginStorm):
 
     async def prepare(self, ctx: RunContext) -> None:
         self.pool = await provision_pool(ctx, card="dscplus")
+
+
+class PushStorm(LoginStorm):
+    name = "ibkey-storm"
+    description = (
+        "full IB Key push logins by many users: password, the push challenge, the phone "
+        "(the command-line tool's simulator) lists its approvals and approves with a "
+        "signature of its Ed25519 key, the login completes; then a logout; logins/s"
+    )
+
+    async def prepare(self, ctx: RunContext) -> None:
+        names = usernames("ik" + run_tag(), ctx.options.users)
+        setup = setup_context(ctx)
+        client = setup.client()
+        users: list[LoadUser] = []
+        for index, name in enumerate(names):
+            phone_number = f"+1555{index:07d}"
+            await ctx.admin.expect(
+                "POST",
+                "/admin/v1/users",
+                {"username": name, "password": PASSWORD, "phone": phone_number},
+                status=201,
+            )
+            phone = Phone()
+            started = await client.send(
+                json_request(
+                    ctx.target,
+                    "POST",
+                    "/v1/ibkey/activations",
+                    {"username": name, "password": PASSWORD},
+                )
+            )
+            sent = await ctx.admin.expect("GET", f"/admin/v1/outbox?to=%2B1555{index:07d}")
+            token = sent["messages"][-1]["code"]
+            done = await client.send(
+                json_request(
+                    ctx.target,
+                    "POST",
+                    f"/v1/ibkey/activations/{started.json()['activation_id']}",
+                    {"token": token, "public_key": phone.public_key, "pin": "1a2b"},
+                )
+            )
+            if done.status != 201:
+                raise RuntimeError(f"IB Key activation of {name} failed: {done.body[:200]!r}")
+            phone.activated(done.json())
+            users.append(LoadUser(name, PASSWORD, None, phone=phone))
+        client.close()
+        self.pool = UserPool(users, ctx.admin, await ctx.admin.now())
 
 
 class TakeoverChurn(Scenario):
