@@ -111,11 +111,15 @@ class LoginStatus(_Body, kw_only=True):
 class ActivationRequest(_Body, kw_only=True):
     username: Username
     password: Password
+    # "card": answer a challenge of the user's active security card instead
+    # of waiting for the SMS token.
+    use: Literal["sms", "card"] = "sms"
 
 
 class ActivationStarted(_Body, kw_only=True):
     activation_id: str
-    sent: Literal["sms"] = "sms"
+    sent: Literal["sms"] | None = "sms"
+    challenge: str | None = None  # use = card: the card's challenge; its answer is the token
     expires_in: int
 
 

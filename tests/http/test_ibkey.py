@@ -259,3 +259,48 @@ def test_the_ib_key_pin_changes_with_the_old_one(gateway, username):
     shown = push(gateway, login["login_id"])["challenge"]
     answer = offline_answer(phone, shown, pin="77b7")
     assert verify(gateway, login["login_id"], answer).status_code == 200
+
+
+def test_a_security_card_can_stand_in_for_the_sms_token(gateway, username):
+    from tests.http.test_cards import card_answer, enrol
+
+    gateway.create_user(username)  # no phone on record at all
+    card = enrol(gateway, username, "dscplus")
+    no_phone = gateway.public.post(
+        "/v1/ibkey/activations", json={"username": username, "password": "secret123"}
+    )
+    assert no_phone.status_code == 400
+    started = gateway.public.post(
+        "/v1/ibkey/activations",
+        json={"username": username, "password": "secret123", "use": "card"},
+    ).json()
+    assert started["sent"] is None and len(started["challenge"]) == 6
+    phone = Phone()
+    wrong = gateway.public.post(
+        f"/v1/ibkey/activations/{started['activation_id']}",
+        json={"token": "00000000", "public_key": phone.public_key, "pin": PIN},
+    )
+    assert wrong.status_code == 401
+    done = gateway.public.post(
+        f"/v1/ibkey/activations/{started['activation_id']}",
+        json={
+            "token": card_answer(card, started["challenge"]),
+            "public_key": phone.public_key,
+            "pin": PIN,
+        },
+    )
+    assert done.status_code == 201, done.text
+    login = start_login(gateway, username).json()
+    assert set(login["methods"]) == {"dscplus", "ibkey"}
+
+
+def test_a_push_expires(gateway, username):
+    phone = user_with_ibkey(gateway, username)
+    login = start_login(gateway, username).json()
+    push(gateway, login["login_id"])
+    (approval,) = approvals(gateway, phone).json()["approvals"]
+    gateway.advance(181)
+    late = decide(gateway, phone, approval, "approve")
+    assert late.status_code in (403, 404)  # the signed time or the approval is stale
+    answer = verify(gateway, login["login_id"])
+    assert answer.json()["error"] in ("login_failed", "not_found")

@@ -3,7 +3,9 @@
 - Activation, on the phone: the password is checked like a login (buckets,
   lockout, one hash, the same errors); an 8-digit activation token goes by
   SMS to the phone on record; the phone sends the token back with its
-  Ed25519 public key and a PIN and receives its OCRA key, once. Completing
+  Ed25519 public key and a PIN and receives its OCRA key, once. A user with
+  an active security card may answer a challenge of that card instead of
+  the SMS token. Completing
   an activation ends every other IB Key of the user at once (migration):
   the old phone's pending approvals and offline responses stop working.
 - Push: a login's ``ibkey`` challenge queues a ``PushTicket`` here; the
@@ -30,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 import _fastcore
 from gateway.auth.events import EventBus
+from gateway.auth.factors.base import Challenge
+from gateway.auth.factors.cards import CARD_TYPES, Card
 from gateway.auth.factors.ibkey import (
     OCRA_KEY_BYTES,
     SUITE,
@@ -56,9 +60,11 @@ TICKETS_PER_DEVICE = 10
 @dataclass(eq=False)
 class Activation:
     username: str
-    token: str = field(repr=False)
+    token: str = field(repr=False)  # the SMS token ("" when a card answers instead)
     expires_at: float
     tries: int = 0
+    card: Device | None = field(default=None, repr=False)  # the card that answers
+    card_challenge: Challenge | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,26 +99,44 @@ class IbKeyService:
 
     # --- activation and migration ---------------------------------------------------
 
-    async def start_activation(self, username: str, password: str, *, ip: str) -> str:
-        """Check the password like a login and send the activation token by
-        SMS to the phone on record; returns the activation id."""
+    async def start_activation(
+        self, username: str, password: str, *, ip: str, with_card: bool = False
+    ) -> tuple[str, str | None]:
+        """Check the password like a login, then send the activation token by
+        SMS to the phone on record, or (``with_card``) show a challenge for
+        the user's active security card to answer instead; returns the
+        activation id and the card challenge, if any."""
         user = await self._flow.check_password(username, password, ip=ip)
-        if not user.phone:
-            raise BadRequest("there is no phone on record to send the activation token to")
         now = self._clock.now()
+        card: Device | None = None
+        if with_card:
+            cards = [d for d in await self._store.devices_of(username) if d.type in CARD_TYPES]
+            if not cards:
+                raise BadRequest("there is no active security card to answer with")
+            card = cards[0]
+        elif not user.phone:
+            raise BadRequest("there is no phone on record to send the activation token to")
         self._forget_expired(now)
         for key in [k for k, a in self._activations.items() if a.username == username]:
             del self._activations[key]  # a new activation replaces an unfinished one
         while len(self._activations) >= MAX_ACTIVATIONS:
             self._activations.popitem(last=False)
-        token = f"{secrets.randbelow(10**8):08d}"
         activation_id = secrets.token_urlsafe(18)
+        if card is not None:
+            challenge = Card(CARD_TYPES[card.type]).issue_challenge([card], now)
+            self._activations[activation_id] = Activation(
+                username, "", now + ACTIVATION_SECONDS, card=card, card_challenge=challenge
+            )
+            self._events.emit("ibkey_activation_started", now, username, ip=ip, by="card")
+            return activation_id, challenge.challenge
+        token = f"{secrets.randbelow(10**8):08d}"
         self._activations[activation_id] = Activation(username, token, now + ACTIVATION_SECONDS)
+        phone = user.phone or ""
         self._notifier.send(
-            "sms", user.phone, f"Your IB Key activation token is {token}. Never share it.", token
+            "sms", phone, f"Your IB Key activation token is {token}. Never share it.", token
         )
-        self._events.emit("ibkey_activation_started", now, username, ip=ip)
-        return activation_id
+        self._events.emit("ibkey_activation_started", now, username, ip=ip, by="sms")
+        return activation_id, None
 
     async def complete_activation(
         self, activation_id: str, token: str, public_key: str, pin: str
@@ -122,7 +146,7 @@ class IbKeyService:
         if activation is None or now >= activation.expires_at:
             self._activations.pop(activation_id, None)
             raise NotFound("unknown or expired activation")
-        if not _fastcore.ct_equal(token, activation.token):
+        if not self._token_matches(activation, token, now):
             activation.tries += 1
             if activation.tries >= TOKEN_TRIES:
                 del self._activations[activation_id]
@@ -146,6 +170,13 @@ class IbKeyService:
         device = await self._store.add_device(username, "ibkey", seal_form(secret), None, now)
         self._events.emit("ibkey_activated", now, username, device=device.device_id)
         return Activated(device, ocra_key)
+
+    @staticmethod
+    def _token_matches(activation: Activation, token: str, now: float) -> bool:
+        if activation.card is None:
+            return _fastcore.ct_equal(token, activation.token)
+        card = Card(CARD_TYPES[activation.card.type])
+        return card.verify(activation.card, token, now, activation.card_challenge).ok
 
     # --- push approvals ----------------------------------------------------------------
 

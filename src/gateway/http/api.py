@@ -114,11 +114,17 @@ def create_public_app(runtime: Runtime) -> HotPaths:
     @app.post("/v1/ibkey/activations")
     async def start_activation() -> Response:
         form = await body(schemas.ActivationRequest)
-        activation_id = await ibkey.start_activation(
-            form.username, form.password, ip=request.remote_addr or "unknown"
+        activation_id, challenge = await ibkey.start_activation(
+            form.username,
+            form.password,
+            ip=request.remote_addr or "unknown",
+            with_card=form.use == "card",
         )
         answer = schemas.ActivationStarted(
-            activation_id=activation_id, expires_in=int(ACTIVATION_SECONDS)
+            activation_id=activation_id,
+            sent=None if challenge else "sms",
+            challenge=challenge,
+            expires_in=int(ACTIVATION_SECONDS),
         )
         return json(answer, status=202)
 
