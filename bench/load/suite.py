@@ -22,6 +22,8 @@ SUITE: list[tuple[str, str, dict[str, Any]]] = [
     ("session-traffic", "session-traffic", {}),
     ("login-storm", "login-storm", {}),
     ("login-storm-memory", "login-storm", {"store": "memory"}),
+    ("dscplus-storm", "dscplus-storm", {}),
+    ("ibkey-storm", "ibkey-storm", {"users": 100}),
     (
         "login-storm-production",
         "login-storm",
@@ -234,6 +236,23 @@ def _login_rows(r: dict[str, Any]) -> list[Row]:
         )
         name = f"full logins/s (password + TOTP), Argon2id {cost}"
         rows.append((name, _fmt(logins, 1), bound, _ratio(logins, a["bound_logins_per_s"])))
+    totp = (r.get("login-storm") or {}).get("headline", {}).get("logins_per_s")
+    for label, what in (
+        ("dscplus-storm", "DSC+ card (challenge, 8-digit OCRA answer)"),
+        ("ibkey-storm", "IB Key push (challenge, phone lists and approves, signed)"),
+    ):
+        result = r.get(label)
+        if not result:
+            continue
+        logins = result["headline"]["logins_per_s"]
+        rows.append(
+            (
+                f"full logins/s, {what}, load-test cost",
+                _fmt(logins, 1),
+                f"TOTP logins in the same run: {_fmt(totp, 1)}/s",
+                _ratio(logins, totp),
+            )
+        )
     return rows
 
 

@@ -103,3 +103,18 @@ def test_support_prints_the_card_as_a_page_and_an_image(gateway, username):
     token = start_login(gateway, username).json().get("token")
     assert token is None  # a user with a card has a second factor to pass
     assert gateway.public.get(base + "/card.png", headers=bearer("x")).status_code == 404
+
+
+def test_an_answer_is_never_good_twice(gateway, username):
+    gateway.create_user(username)
+    card = issue(gateway, username)["card"]
+    login = start_login(gateway, username).json()
+    asked = positions(gateway, login["login_id"])
+    used = "".join(card["codes"][p] for p in asked)
+    done = respond(gateway, login["login_id"], used)
+    assert done.status_code == 200
+    gateway.public.post("/v1/logout", headers=bearer(done.json()["token"]))
+    again = start_login(gateway, username).json()
+    new = positions(gateway, again["login_id"])
+    if "".join(card["codes"][p] for p in new) != used:  # the same two codes: 1 in ~10^4
+        assert respond(gateway, again["login_id"], used).json()["error"] == "login_failed"

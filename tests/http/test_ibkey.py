@@ -304,3 +304,31 @@ def test_a_push_expires(gateway, username):
     assert late.status_code in (403, 404)  # the signed time or the approval is stale
     answer = verify(gateway, login["login_id"])
     assert answer.json()["error"] in ("login_failed", "not_found")
+
+
+def test_a_push_wakes_the_phone_through_the_notifier(gateway, username):
+    phone = user_with_ibkey(gateway, username)
+    login = start_login(gateway, username).json()
+    push(gateway, login["login_id"])
+    woken = gateway.admin.get("/admin/v1/outbox", params={"to": phone.device_id}).json()
+    (message,) = woken["messages"]
+    assert message["channel"] == "push" and username in message["text"]
+    assert "code" not in message or message["code"] is None
+
+
+def test_a_wrong_offline_response_counts_and_a_used_one_never_works_again(gateway, username):
+    phone = user_with_ibkey(gateway, username)
+    login = start_login(gateway, username).json()
+    shown = push(gateway, login["login_id"])["challenge"]
+    right = offline_answer(phone, shown)
+    wrong = f"{(int(right) + 1) % 10**8:08d}"
+    assert verify(gateway, login["login_id"], wrong).json()["error"] == "login_failed"
+    assert gateway.admin.get(f"/admin/v1/users/{username}").json()["failures"] == 1
+    shown = push(gateway, login["login_id"])["challenge"]
+    used = offline_answer(phone, shown)
+    done = verify(gateway, login["login_id"], used)
+    assert done.status_code == 200
+    gateway.public.post("/v1/logout", headers={"Authorization": f"Bearer {done.json()['token']}"})
+    again = start_login(gateway, username).json()
+    push(gateway, again["login_id"])  # a new challenge: the old answer is worthless
+    assert verify(gateway, again["login_id"], used).json()["error"] == "login_failed"

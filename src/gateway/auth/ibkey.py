@@ -189,6 +189,13 @@ class IbKeyService:
         while len(self._tickets) >= MAX_TICKETS:
             self._tickets.popitem(last=False)
         self._tickets[ticket.approval_id] = ticket
+        # Wake the phone (a push provider behind the webhook notifier); the
+        # approval itself is only ever fetched with the device's signature.
+        self._notifier.send(
+            "push",
+            ticket.device_id,
+            f"Login of {ticket.username} on {platform or 'a platform'}: open IB Key to answer.",
+        )
 
     async def approvals(self, device_id: str, time: str, signature: str) -> list[PushTicket]:
         """The phone's pending approvals, for a signed list request."""
