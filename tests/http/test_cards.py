@@ -75,24 +75,21 @@ def test_a_card_made_elsewhere_with_a_given_pin(gateway, username):
     assert respond(gateway, login["login_id"], response).status_code == 200
 
 
-def test_a_wrong_response_counts_and_the_challenge_is_spent(gateway, username):
+@pytest.mark.parametrize("kind", CARDS)
+def test_a_wrong_response_counts_and_the_challenge_is_spent(gateway, username, kind):
     gateway.create_user(username)
-    card = enrol(gateway, username)
+    card = enrol(gateway, username, kind)
     login = start_login(gateway, username).json()
-    shown = challenge(gateway, login["login_id"])
+    shown = challenge(gateway, login["login_id"], kind)
     right = card_answer(card, shown)
     wrong = f"{(int(right) + 1) % 10**8:08d}"
-    answer = respond(gateway, login["login_id"], wrong)
+    answer = respond(gateway, login["login_id"], wrong, kind)
     assert answer.status_code == 401 and answer.json()["error"] == "login_failed"
     assert failures(gateway, username) == 1
     # The challenge was answered once: even the right response is late now.
-    assert respond(gateway, login["login_id"], right).json()["error"] == "login_failed"
-    assert (
-        respond(
-            gateway, login["login_id"], card_answer(card, challenge(gateway, login["login_id"]))
-        ).status_code
-        == 200
-    )
+    assert respond(gateway, login["login_id"], right, kind).json()["error"] == "login_failed"
+    fresh = challenge(gateway, login["login_id"], kind)
+    assert respond(gateway, login["login_id"], card_answer(card, fresh), kind).status_code == 200
 
 
 def test_a_challenge_expires(gateway, username):
