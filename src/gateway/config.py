@@ -113,6 +113,9 @@ A full file with the defaults::
     burst = 100
     max_per_user = 20
 
+    [withdrawals]
+    time_zone = "America/New_York"  # business days (Mon-Fri) of the 5-day window
+
     [withdrawal_limits]          # per method: [per day, per 5 business days]; -1 = unlimited
     none = [50000, 100000]
 
@@ -240,6 +243,19 @@ class LoginAdmissionConfig(_Section):
     queue: Annotated[int, msgspec.Meta(ge=0)] = 256  # waiting, per class
     per_client: PositiveInt = 8  # admitted at once from one address (trusted devices aside)
     max_wait_seconds: PositiveSeconds = 5.0
+
+
+class WithdrawalsConfig(_Section):
+    # Business days (the 5-day window) are counted in this zone.
+    time_zone: str = "America/New_York"
+
+    def __post_init__(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"withdrawals.time_zone: unknown zone {self.time_zone!r}") from None
 
 
 class NotifierConfig(_Section):
@@ -394,6 +410,7 @@ class Config(_Section):
     rate_limits: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
     login_admission: LoginAdmissionConfig = msgspec.field(default_factory=LoginAdmissionConfig)
     notifier: NotifierConfig = msgspec.field(default_factory=NotifierConfig)
+    withdrawals: WithdrawalsConfig = msgspec.field(default_factory=WithdrawalsConfig)
     sms: SmsConfig = msgspec.field(default_factory=SmsConfig)
     totp: TotpConfig = msgspec.field(default_factory=TotpConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)

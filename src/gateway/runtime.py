@@ -178,7 +178,7 @@ class Runtime:
             device_key=device_key,
             notifier=build_notifier(config.notifier, clock),
         )
-        await core.api_keys.load()
+        await core.load()
         token = config.secrets.admin_token
         token_file: Path | None = None
         created = False

@@ -108,6 +108,30 @@ class LoginStatus(_Body, kw_only=True):
     push: Literal["pending", "approved", "denied", "expired"] | None = None
 
 
+class WithdrawalRequest(_Body, kw_only=True):
+    # A decimal string with at most two decimals ("1250", "1250.50"): a JSON
+    # number is refused, since a float cannot hold every amount exactly.
+    amount: Annotated[str, msgspec.Meta(max_length=24)]
+
+
+class WithdrawalStanding(_Body, kw_only=True):
+    """Amounts as decimal strings; null: unlimited."""
+
+    fits: bool
+    method: str
+    daily_limit: str | None
+    five_day_limit: str | None
+    remaining_day: str | None
+    remaining_five_days: str | None
+
+
+class WithdrawalRefused(WithdrawalStanding, kw_only=True):
+    """403 ``forbidden``: the SPEC error form with the standing."""
+
+    error: Literal["forbidden"]
+    message: str
+
+
 class ActivationRequest(_Body, kw_only=True):
     username: Username
     password: Password

@@ -22,6 +22,7 @@ from gateway.auth.ratelimit import LoginRateLimits
 from gateway.auth.sessions import SessionRegistry
 from gateway.auth.support import SupportDesk
 from gateway.auth.trust import DeviceCookies
+from gateway.auth.withdrawals import WithdrawalLedger
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.notify import Outbox
@@ -41,6 +42,8 @@ class LoginCore:
     devices: DeviceCookies
     outbox: Outbox  # the notifier: every message sent, readable by support
     ibkey: IbKeyService
+    withdrawals: WithdrawalLedger
+    store: Store
 
     @classmethod
     def build(
@@ -93,8 +96,21 @@ class LoginCore:
             flow.use_notifier(outbox)
         ibkey = IbKeyService(store, flow, outbox, clock, events)
         flow.on_push(ibkey.register)
+        ledger = WithdrawalLedger(config.withdrawal_limits, clock, config.withdrawals.time_zone)
         return cls(
-            flow, sessions, support, guard, factors, clock, events, api_keys, devices, outbox, ibkey
+            flow,
+            sessions,
+            support,
+            guard,
+            factors,
+            clock,
+            events,
+            api_keys,
+            devices,
+            outbox,
+            ibkey,
+            ledger,
+            store,
         )
 
     def sweep(self) -> None:
@@ -102,6 +118,17 @@ class LoginCore:
         so, and after moving the test clock)."""
         self.sessions.sweep()
         self.flow.sweep()
+
+    async def load(self) -> None:
+        """Read back what the core keeps from the store: API keys, and the
+        withdrawals the limit windows can still see (8 days)."""
+        await self.api_keys.load()
+        recent: dict[str, list[tuple[float, int]]] = {}
+        since = self.clock.now() - 8 * 86_400
+        for username, at, cents in await self.store.withdrawals_since(since):
+            recent.setdefault(username, []).append((at, cents))
+        for username, entries in recent.items():
+            self.withdrawals.restore(username, entries)
 
     async def prune(self) -> int:
         """Forget lock state that has aged to nothing (call hourly or so:

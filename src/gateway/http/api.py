@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import cast
 
+import msgspec
 import trio
 from quart import Response, request
 
@@ -21,6 +22,7 @@ from gateway.auth.flow import LoggedIn
 from gateway.auth.ibkey import ACTIVATION_SECONDS
 from gateway.auth.sessions import Platform, Session, SessionEvent, SessionRegistry
 from gateway.auth.trust import device_cookie
+from gateway.auth.withdrawals import Standing, format_cents, parse_amount
 from gateway.credentials import SESSION_COOKIE
 from gateway.errors import Unauthenticated
 from gateway.http.common import body, create_app, json, new_api_key, path_param
@@ -60,6 +62,7 @@ def logged_in(runtime: Runtime, result: LoggedIn) -> Response:
 def create_public_app(runtime: Runtime) -> HotPaths:
     app = create_app("gateway.public", runtime.config.http.max_body_bytes)
     flow, sessions, ibkey = runtime.core.flow, runtime.core.sessions, runtime.core.ibkey
+    ledger = runtime.core.withdrawals
     openapi = openapi_document()
 
     @app.post("/v1/login")
@@ -110,6 +113,31 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         state = flow.state(path_param(login_id))
         push = flow.push_status(login_id)
         return json(schemas.LoginStatus(login_id=login_id, state=state.value, push=push))  # type: ignore[arg-type]
+
+    @app.post("/v1/withdrawals/check")
+    async def check_withdrawal() -> Response:
+        session = sessions.authenticate(_token())
+        form = await body(schemas.WithdrawalRequest)
+        standing = ledger.standing(session.username, session.method, parse_amount(form.amount))
+        return json(_standing(standing))
+
+    @app.post("/v1/withdrawals")
+    async def withdraw() -> Response:
+        session = sessions.authenticate(_token())
+        form = await body(schemas.WithdrawalRequest)
+        cents = parse_amount(form.amount)
+        standing, at = ledger.withdraw(session.username, session.method, cents)
+        if at is None:
+            fields = msgspec.structs.asdict(_standing(standing))
+            refused = schemas.WithdrawalRefused(
+                error="forbidden",
+                message="The withdrawal does not fit the session's limits",
+                **fields,
+            )
+            return json(refused, status=403)
+        await runtime.store.record_withdrawal(session.username, at, cents)
+        after = ledger.standing(session.username, session.method, 0)
+        return json(_standing(after), status=201)
 
     @app.post("/v1/ibkey/activations")
     async def start_activation() -> Response:
@@ -231,6 +259,17 @@ def create_public_app(runtime: Runtime) -> HotPaths:
 
     hot = {("GET", "/v1/session"): check_session, ("POST", "/v1/session/tickle"): tickle}
     return HotPaths(hot, app, runtime.config.http.max_body_bytes)
+
+
+def _standing(standing: Standing) -> schemas.WithdrawalStanding:
+    return schemas.WithdrawalStanding(
+        fits=standing.fits,
+        method=standing.method,
+        daily_limit=format_cents(standing.limits.day),
+        five_day_limit=format_cents(standing.limits.five_days),
+        remaining_day=format_cents(standing.remaining_day),
+        remaining_five_days=format_cents(standing.remaining_five_days),
+    )
 
 
 def _token() -> str:

@@ -103,6 +103,22 @@ PUBLIC: list[Operation] = [
     ),
     (
         "post",
+        "/v1/withdrawals/check",
+        schemas.WithdrawalRequest,
+        {200: schemas.WithdrawalStanding, 401: _E},
+        "Whether an amount fits the session's limits (the tier of the method that "
+        "authenticated it) over the last 24 h and 5 business days",
+    ),
+    (
+        "post",
+        "/v1/withdrawals",
+        schemas.WithdrawalRequest,
+        {201: schemas.WithdrawalStanding, 401: _E, 403: schemas.WithdrawalRefused},
+        "Record a withdrawal that fits (201, what remains after it); 403 forbidden, with the "
+        "same fields, when it does not",
+    ),
+    (
+        "post",
         "/v1/ibkey/activations",
         schemas.ActivationRequest,
         {202: schemas.ActivationStarted, 401: _E, 423: _E, 429: _E},

@@ -191,6 +191,14 @@ class Store(Protocol):
         empties (old failures of guessed names); returns how many were dropped."""
         ...
 
+    async def record_withdrawal(self, username: str, at: float, cents: int) -> None:
+        """Keep a withdrawal (durably, before returning)."""
+        ...
+
+    async def withdrawals_since(self, since: float) -> list[tuple[str, float, int]]:
+        """Every withdrawal at or after ``since``: (username, time, cents)."""
+        ...
+
     async def get_setting(self, name: str) -> str | None:
         """A small value the gateway keeps for itself (the test clock)."""
         ...

@@ -96,6 +96,7 @@ class MemoryStore:
     def __init__(self, guessed_locks: int = GUESSED_LOCKS) -> None:
         self.guessed = GuessedLocks(guessed_locks)
         self._settings: dict[str, str] = {}
+        self._withdrawals: list[tuple[str, float, int]] = []
         self._accounts: dict[str, Account] = {}
         self._users: dict[str, User] = {}
         self._devices: dict[str, Device] = {}
@@ -263,6 +264,12 @@ class MemoryStore:
 
     def __len__(self) -> int:
         return len(self._users)
+
+    async def record_withdrawal(self, username: str, at: float, cents: int) -> None:
+        self._withdrawals.append((username, at, cents))
+
+    async def withdrawals_since(self, since: float) -> list[tuple[str, float, int]]:
+        return [w for w in self._withdrawals if w[1] >= since]
 
     async def get_setting(self, name: str) -> str | None:
         return self._settings.get(name)

@@ -68,6 +68,9 @@ CREATE TABLE IF NOT EXISTS devices (
     type TEXT NOT NULL, label TEXT, secret BLOB NOT NULL,
     counter INTEGER NOT NULL, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS lock_state (username TEXT PRIMARY KEY, state BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS withdrawals (
+    username TEXT NOT NULL, at REAL NOT NULL, cents INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS withdrawals_at ON withdrawals (at);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY,
     username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
@@ -157,6 +160,10 @@ class _Database:
                 conn.execute("ROLLBACK")
             for number, _ in batch:
                 self._errors.setdefault(number, exc)
+
+    def read_lock(self) -> threading.Lock:
+        """Held while reading on the connection (the writer holds it too)."""
+        return self._mutex
 
     def close(self) -> None:
         with self._mutex:
@@ -461,6 +468,24 @@ class SqliteStore:
         if dropped or changed:
             await self._write(write)
         return len(dropped) + self._memory.guessed.normalize(normalize)
+
+    # --- withdrawals ---------------------------------------------------------------
+
+    async def record_withdrawal(self, username: str, at: float, cents: int) -> None:
+        await self._write(
+            lambda c: c.execute("INSERT INTO withdrawals VALUES (?, ?, ?)", (username, at, cents))
+        )
+
+    async def withdrawals_since(self, since: float) -> list[tuple[str, float, int]]:
+        def read() -> list[tuple[str, float, int]]:
+            with self._db.read_lock():
+                rows = self._db.conn.execute(
+                    "SELECT username, at, cents FROM withdrawals WHERE at >= ? ORDER BY at",
+                    (since,),
+                )
+                return [(str(u), float(a), int(c)) for u, a, c in rows]
+
+        return await self._run(read)
 
     # --- settings ----------------------------------------------------------------
 
