@@ -57,6 +57,9 @@ class SessionInfo(_Body, kw_only=True):
     started_at: float
     expires_at: float
     idle_expires_at: float
+    # "card_printing": a temporary-passcode session past its full-access days,
+    # which may only print the online security card.
+    scope: str | None = None
 
 
 class LoginOk(_Body, kw_only=True, tag_field="status", tag="ok"):
@@ -106,6 +109,23 @@ class LoginStatus(_Body, kw_only=True):
     state: str
     # An IB Key push: pending, approved, denied or expired.
     push: Literal["pending", "approved", "denied", "expired"] | None = None
+
+
+class TemporaryPasscode(_Body, kw_only=True):
+    passcode: str  # shown once
+    full_until: float
+    portal_until: float
+
+
+class Reactivated(_Body, kw_only=True):
+    device_id: str
+    reactivated: bool = True
+    sessions_ended: int
+
+
+class OnlineCardPrinted(_Body, kw_only=True):
+    card: CodeGrid
+    valid_until: float
 
 
 class WithdrawalRequest(_Body, kw_only=True):
@@ -420,6 +440,7 @@ def session_info(sessions: SessionRegistry, session: Session) -> SessionInfo:
         started_at=session.started_at,
         expires_at=sessions.expires_at(session),
         idle_expires_at=sessions.idle_expires_at(session),
+        scope=session.scope,
     )
 
 

@@ -39,4 +39,6 @@ def test_factors_offered(core: LoginCore) -> None:
         "platinum",
         "gold",
         "dsc",
+        "temp_passcode",
+        "online_card",
     }

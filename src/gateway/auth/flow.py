@@ -35,6 +35,7 @@ from typing import Any
 
 from gateway.auth.events import EventBus
 from gateway.auth.factors.base import Challenge, Factor, Tier
+from gateway.auth.factors.interim import INTERIM_METHODS
 from gateway.auth.lockout import LockoutGuard, Outcome
 from gateway.auth.passwords import AsyncPasswordHasher, check_username
 from gateway.auth.ratelimit import LoginRateLimits
@@ -44,6 +45,7 @@ from gateway.clock import Clock
 from gateway.config import LoginConfig
 from gateway.errors import (
     BadRequest,
+    Forbidden,
     InvalidCredentials,
     Locked,
     LoginFailed,
@@ -55,6 +57,7 @@ from gateway.notify import Notifier
 from gateway.store.base import Store, User
 
 NO_SECOND_FACTOR = "none"
+SUSPENDED = "suspended:"  # store setting: the user's security devices are suspended
 
 
 class LoginState(enum.StrEnum):
@@ -110,6 +113,7 @@ class LoginTransaction:
     challenge_method: str | None = None
     challenges: dict[str, int] = field(default_factory=dict)  # issued, by method
     verified: bool = False  # a second factor passed (claimed by one request)
+    scope: str | None = None  # what the session may do, if limited
     verified_method: str | None = None
 
     def __post_init__(self) -> None:
@@ -311,6 +315,9 @@ class LoginFlow:
             if txn.verified:
                 raise NotFound("this login was verified already")
             verified = await self._check_factor(txn, factor, response)
+            if verified and txn.scope is not None and txn.platform is not Platform.PORTAL:
+                # A limited credential opens a portal session only.
+                raise Forbidden("This credential logs in to the portal only now")
             if verified:
                 txn.verified = True
             elif txn.verified:
@@ -397,6 +404,7 @@ class LoginFlow:
             method=method,
             trading=txn.trading,
             takeover=takeover,
+            scope=txn.scope,
         )
         if isinstance(opened, Occupied):
             txn.verified_method = method
@@ -441,6 +449,9 @@ class LoginFlow:
     async def _methods_of(self, username: str) -> tuple[str, ...]:
         devices = await self._store.devices_of(username)
         types = dict.fromkeys(d.type for d in devices)
+        if await self._store.get_setting(SUSPENDED + username):
+            # The security devices are away: only the interim credentials work.
+            types = {t: None for t in types if t in INTERIM_METHODS}
         methods = tuple(t for t in types if t in self._factors and t != NO_SECOND_FACTOR)
         if types and not methods:
             # Devices this build cannot verify: fail closed rather than fall
@@ -449,6 +460,8 @@ class LoginFlow:
         return methods
 
     async def _check_factor(self, txn: LoginTransaction, factor: Factor, response: str) -> bool:
+        """Whether one of the user's devices of the method takes ``response``;
+        the scope of what it opens goes to ``txn.scope``."""
         method = factor.method
         challenge = txn.challenge if txn.challenge_method == method else None
         now = self._clock.now()
@@ -462,6 +475,7 @@ class LoginFlow:
             if result.counter is None or await self._store.claim_counter(
                 device.device_id, result.counter
             ):
+                txn.scope = result.scope
                 return True
         return False
 

@@ -111,6 +111,7 @@ class Session:
     last_seen: float
     state: SessionState = SessionState.ACTIVE
     ended_at: float | None = None
+    scope: str | None = None  # None: full access; "card_printing": that alone
     kind: ClassVar[SessionKind]
 
     @property
@@ -179,6 +180,7 @@ class SessionRegistry:
         method: str,
         trading: bool = False,
         takeover: bool = False,
+        scope: str | None = None,
     ) -> NewSession | Occupied:
         now = self._clock.now()
         kind_trading = platform in TRADING_PLATFORMS or (platform is Platform.PORTAL and trading)
@@ -191,6 +193,7 @@ class SessionRegistry:
             self._end(existing, SessionState.REPLACED, now)
         token = secrets.token_urlsafe(32)
         session = cls(session_id_of(token), username, account_id, platform, method, now, now)
+        session.scope = scope
         self._by_id[session.session_id] = session
         slot[username] = session.session_id
         heapq.heappush(self._agenda, (self.expires_at(session), session.session_id))
@@ -222,6 +225,17 @@ class SessionRegistry:
     def logout(self, token: str) -> None:
         session = self.authenticate(token)
         self._end(session, SessionState.ENDED, self._clock.now())
+
+    def end_by_method(self, username: str, methods: tuple[str, ...]) -> int:
+        """End the user's sessions opened by ``methods`` (a reactivation ends
+        what the interim credentials opened); returns how many."""
+        now = self._clock.now()
+        ended = 0
+        for session in self.sessions(username):
+            if session.method in methods:
+                self._end(session, SessionState.ENDED, now)
+                ended += 1
+        return ended
 
     def end(self, session_id: str) -> bool:
         """Support ends a session by id; False if it was not active."""

@@ -31,6 +31,15 @@ from gateway.auth.factors.grid import Grid, grid_of, new_grid
 from gateway.auth.factors.grid import seal_form as grid_form
 from gateway.auth.factors.ibkey import ibkey_of, valid_pin
 from gateway.auth.factors.ibkey import seal_form as ibkey_form
+from gateway.auth.factors.interim import (
+    INTERIM_METHODS,
+    OnlineGrid,
+    Passcode,
+    new_online_card,
+    new_passcode,
+)
+from gateway.auth.factors.interim import seal_form as interim_form
+from gateway.auth.flow import SUSPENDED
 from gateway.auth.lockout import LockoutGuard, LockStatus
 from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy, check_username
 from gateway.auth.sessions import Session, SessionRegistry
@@ -49,6 +58,9 @@ class TotpEnrolment:
     device: Device
     secret_base32: str = field(repr=False)
     otpauth_uri: str = field(repr=False)
+
+
+LAST_INTERIM = "last_interim:"  # store setting: the user's last interim credential
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +179,54 @@ class SupportDesk:
                 if grid is not None:
                     return grid
         raise NotFound("no such code card")
+
+    async def issue_temporary_passcode(self, username: str) -> Passcode:
+        """A temporary passcode (SPEC 4): the user's security devices are
+        suspended until one is reactivated. ``forbidden`` when the user's
+        previous interim credential was a temporary passcode too."""
+        await self._user(username)
+        if await self._store.get_setting(LAST_INTERIM + username) == "temp_passcode":
+            raise Forbidden(
+                "The previous interim credential was a temporary passcode: reactivate a "
+                "security device first"
+            )
+        now = self._clock.now()
+        for device in await self._store.devices_of(username):
+            if device.type in INTERIM_METHODS:
+                await self._store.remove_device(device.device_id)
+        passcode = new_passcode(now)
+        await self._store.add_device(username, "temp_passcode", interim_form(passcode), None, now)
+        await self._store.put_setting(LAST_INTERIM + username, "temp_passcode")
+        await self._store.put_setting(SUSPENDED + username, "1")
+        self._emit("temporary_passcode_issued", username, by="support")
+        return passcode
+
+    async def print_online_card(self, username: str) -> OnlineGrid:
+        """A new online security card (it replaces any earlier one)."""
+        now = self._clock.now()
+        for device in await self._store.devices_of(username):
+            if device.type == "online_card":
+                await self._store.remove_device(device.device_id)
+        card = new_online_card(now)
+        await self._store.add_device(username, "online_card", interim_form(card), None, now)
+        self._emit("online_card_printed", username)
+        return card
+
+    async def reactivate(self, username: str, device_id: str) -> int:
+        """Bring the suspended security devices back: the temporary passcode
+        and the online card stop working at once, with every session they
+        opened. Returns how many sessions ended."""
+        devices = await self.devices(username)
+        if not any(d.device_id == device_id and d.type not in INTERIM_METHODS for d in devices):
+            raise NotFound("no such security device")
+        for device in devices:
+            if device.type in INTERIM_METHODS:
+                await self._store.remove_device(device.device_id)
+        await self._store.put_setting(SUSPENDED + username, "")
+        await self._store.put_setting(LAST_INTERIM + username, "")
+        ended = self._sessions.end_by_method(username, INTERIM_METHODS)
+        self._emit("device_reactivated", username, device=device_id, sessions_ended=ended)
+        return ended
 
     async def enrol_sms(self, username: str, phone: str | None = None) -> Device:
         """Register a phone for SMS and voice codes: ``phone``, or the one

@@ -96,6 +96,8 @@ class AccessControl:
             raise Forbidden("Cross-site request refused")
         # Each request through the gateway is activity: it keeps the session.
         session = self.sessions.authenticate(credential.token, touch=True)
+        if session.scope is not None:
+            raise Forbidden("This session may only print the online security card")
         if not rule.public and not _kind_allowed(rule, session):
             raise Forbidden(f"A {rule.session} session is needed here")
         identity = self._identity.get(session.session_id)

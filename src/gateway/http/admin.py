@@ -9,6 +9,7 @@ from _fastcore import ct_equal
 from gateway import schemas
 from gateway.auth.factors.cards import b64u
 from gateway.auth.factors.grid import card_html, card_png
+from gateway.auth.factors.interim import DAY, FULL_DAYS, PORTAL_DAYS
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthenticated
 from gateway.http.common import body, create_app, json, new_api_key, path_param
 from gateway.http.hotpath import ASGIApp
@@ -126,6 +127,23 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
         response = Response(card_png(grid), content_type="image/png")
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    @app.post("/admin/v1/users/<username>/temporary-passcode")
+    async def temporary_passcode(username: str) -> Response:
+        issued = await support.issue_temporary_passcode(path_param(username))
+        return json(
+            schemas.TemporaryPasscode(
+                passcode=issued.code,
+                full_until=issued.issued_at + FULL_DAYS * DAY,
+                portal_until=issued.issued_at + PORTAL_DAYS * DAY,
+            ),
+            status=201,
+        )
+
+    @app.post("/admin/v1/users/<username>/devices/<device_id>/reactivate")
+    async def reactivate(username: str, device_id: str) -> Response:
+        ended = await support.reactivate(path_param(username), path_param(device_id))
+        return json(schemas.Reactivated(device_id=device_id, sessions_ended=ended))
 
     @app.get("/admin/v1/outbox")
     async def outbox() -> Response:

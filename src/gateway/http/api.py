@@ -17,6 +17,7 @@ from quart import Response, request
 
 from gateway import __version__, schemas
 from gateway.auth.factors.cards import b64u
+from gateway.auth.factors.grid import card_html, card_png
 from gateway.auth.factors.ibkey import SUITE
 from gateway.auth.flow import LoggedIn
 from gateway.auth.ibkey import ACTIVATION_SECONDS
@@ -24,7 +25,7 @@ from gateway.auth.sessions import Platform, Session, SessionEvent, SessionRegist
 from gateway.auth.trust import device_cookie
 from gateway.auth.withdrawals import Standing, format_cents, parse_amount
 from gateway.credentials import SESSION_COOKIE
-from gateway.errors import Unauthenticated
+from gateway.errors import BadRequest, Forbidden, Unauthenticated
 from gateway.http.common import body, create_app, json, new_api_key, path_param
 from gateway.http.hotpath import HotPaths, Scope, request_token
 from gateway.http.openapi import openapi_document
@@ -114,16 +115,42 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         push = flow.push_status(login_id)
         return json(schemas.LoginStatus(login_id=login_id, state=state.value, push=push))  # type: ignore[arg-type]
 
+    @app.post("/v1/online-card")
+    async def online_card() -> Response:
+        """Print the online security card from a portal session (a limited
+        temporary-passcode session included); ``?format=html`` or ``png``
+        for a page or an image. A new print replaces the old card."""
+        session = sessions.authenticate(_token())
+        if session.platform is not Platform.PORTAL:
+            raise Forbidden("The online security card is printed from the portal")
+        fmt = request.args.get("format", "json")
+        if fmt not in ("json", "html", "png"):
+            raise BadRequest("format is json, html or png")
+        printed = await runtime.core.support.print_online_card(session.username)
+        grid = printed.grid
+        if fmt == "html":
+            page = card_html(grid, f"Online security card of {session.username}")
+            response = Response(page, status=201, content_type="text/html; charset=utf-8")
+        elif fmt == "png":
+            response = Response(card_png(grid), status=201, content_type="image/png")
+        else:
+            card = schemas.CodeGrid(columns=grid.columns, rows=grid.rows, codes=grid.codes)
+            return json(
+                schemas.OnlineCardPrinted(card=card, valid_until=printed.valid_until), status=201
+            )
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
     @app.post("/v1/withdrawals/check")
     async def check_withdrawal() -> Response:
-        session = sessions.authenticate(_token())
+        session = _full(sessions.authenticate(_token()))
         form = await body(schemas.WithdrawalRequest)
         standing = ledger.standing(session.username, session.method, parse_amount(form.amount))
         return json(_standing(standing))
 
     @app.post("/v1/withdrawals")
     async def withdraw() -> Response:
-        session = sessions.authenticate(_token())
+        session = _full(sessions.authenticate(_token()))
         form = await body(schemas.WithdrawalRequest)
         cents = parse_amount(form.amount)
         standing, at = ledger.withdraw(session.username, session.method, cents)
@@ -211,18 +238,18 @@ def create_public_app(runtime: Runtime) -> HotPaths:
 
     @app.post("/v1/api-keys")
     async def create_api_key() -> Response:
-        session = sessions.authenticate(_token())
+        session = _full(sessions.authenticate(_token()))
         return await new_api_key(runtime.core.support, session.username, by="user")
 
     @app.get("/v1/api-keys")
     async def list_api_keys() -> Response:
-        session = sessions.authenticate(_token())
+        session = _full(sessions.authenticate(_token()))
         keys = runtime.core.api_keys.of_user(session.username)
         return json(schemas.ApiKeyList(keys=[schemas.api_key_info(k) for k in keys]))
 
     @app.delete("/v1/api-keys/<key_id>")
     async def revoke_api_key(key_id: str) -> Response:
-        session = sessions.authenticate(_token())
+        session = _full(sessions.authenticate(_token()))
         await runtime.core.support.revoke_api_key(
             path_param(key_id), username=session.username, by="user"
         )
@@ -230,7 +257,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
 
     @app.post("/v1/devices/<device_id>/pin")
     async def change_pin(device_id: str) -> Response:
-        session = sessions.authenticate(_token())
+        session = _full(sessions.authenticate(_token()))
         form = await body(schemas.PinChange)
         await runtime.core.support.change_card_pin(
             session.username, path_param(device_id), form.new_pin, old_pin=form.old_pin
@@ -259,6 +286,13 @@ def create_public_app(runtime: Runtime) -> HotPaths:
 
     hot = {("GET", "/v1/session"): check_session, ("POST", "/v1/session/tickle"): tickle}
     return HotPaths(hot, app, runtime.config.http.max_body_bytes)
+
+
+def _full(session: Session) -> Session:
+    """A session that may do more than print the online security card."""
+    if session.scope is not None:
+        raise Forbidden("This session may only print the online security card")
+    return session
 
 
 def _standing(standing: Standing) -> schemas.WithdrawalStanding:

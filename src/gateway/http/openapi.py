@@ -103,6 +103,18 @@ PUBLIC: list[Operation] = [
     ),
     (
         "post",
+        "/v1/online-card",
+        None,
+        {
+            201: (schemas.OnlineCardPrinted,),
+            401: _E,
+            403: _E,
+        },
+        "Print the online security card from a portal session (?format=html or png for a "
+        "page or an image); valid 21 days; a reprint replaces it",
+    ),
+    (
+        "post",
         "/v1/withdrawals/check",
         schemas.WithdrawalRequest,
         {200: schemas.WithdrawalStanding, 401: _E},
@@ -235,6 +247,22 @@ ADMIN: list[Operation] = [
         None,
         {200: "image/png: the Security Code Card", 404: _E},
         "Print a Security Code Card (image)",
+    ),
+    (
+        "post",
+        "/admin/v1/users/{username}/temporary-passcode",
+        None,
+        {201: schemas.TemporaryPasscode, 403: _E, 404: _E},
+        "Issue a temporary passcode (suspends the user's security devices; forbidden when "
+        "the previous interim credential was one too)",
+    ),
+    (
+        "post",
+        "/admin/v1/users/{username}/devices/{device_id}/reactivate",
+        None,
+        {200: schemas.Reactivated, 404: _E},
+        "Reactivate a security device: ends the temporary passcode, the online card and "
+        "their sessions at once",
     ),
     (
         "get",

@@ -6,6 +6,7 @@ from gateway.auth.factors.base import FAILED, Challenge, Factor, Tier, Verificat
 from gateway.auth.factors.cards import CARD_TYPES, Card
 from gateway.auth.factors.grid import CodeCard
 from gateway.auth.factors.ibkey import IbKey
+from gateway.auth.factors.interim import OnlineCard, TemporaryPasscode
 from gateway.auth.factors.none import PasswordOnly
 from gateway.auth.factors.sms import TextMessage
 from gateway.auth.factors.totp import Authenticator
@@ -22,6 +23,8 @@ def default_factors(
         TextMessage(sms),
         CodeCard(),
         IbKey(),
+        TemporaryPasscode(),
+        OnlineCard(),
     ]
     factors += [Card(kind) for kind in CARD_TYPES.values()]
     return {f.method: f for f in factors}

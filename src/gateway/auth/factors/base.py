@@ -70,6 +70,9 @@ class Verification:
     # The counter (TOTP step) the response used; the flow claims it so the same
     # response is never accepted twice.
     counter: int | None = None
+    # A session it opens may do only this (``card_printing``: a temporary
+    # passcode past its full-access days); None: full access.
+    scope: str | None = None
 
 
 FAILED = Verification(ok=False)
