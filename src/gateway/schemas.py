@@ -128,6 +128,31 @@ class OnlineCardPrinted(_Body, kw_only=True):
     valid_until: float
 
 
+class PasswordRecovery(_Body, kw_only=True):
+    username: Username
+
+
+class RecoveryStarted(_Body, kw_only=True):
+    recovery_id: str
+
+
+class PasswordReset(_Body, kw_only=True):
+    code: Annotated[str, msgspec.Meta(max_length=16)]
+    new_password: Password
+
+
+class PasswordResetDone(_Body, kw_only=True):
+    reset: bool = True
+
+
+class UsernameRecovery(_Body, kw_only=True):
+    email: Annotated[str, msgspec.Meta(max_length=254)]
+
+
+class Accepted(_Body, kw_only=True):
+    accepted: bool = True
+
+
 class WithdrawalRequest(_Body, kw_only=True):
     # A decimal string with at most two decimals ("1250", "1250.50"): a JSON
     # number is refused, since a float cannot hold every amount exactly.

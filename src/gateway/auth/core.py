@@ -19,6 +19,7 @@ from gateway.auth.ibkey import IbKeyService
 from gateway.auth.lockout import LockoutGuard, LockoutPolicy
 from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy
 from gateway.auth.ratelimit import LoginRateLimits
+from gateway.auth.recovery import RecoveryDesk
 from gateway.auth.sessions import SessionRegistry
 from gateway.auth.support import SupportDesk
 from gateway.auth.trust import DeviceCookies
@@ -44,6 +45,7 @@ class LoginCore:
     ibkey: IbKeyService
     withdrawals: WithdrawalLedger
     store: Store
+    recovery: RecoveryDesk
 
     @classmethod
     def build(
@@ -97,6 +99,17 @@ class LoginCore:
         ibkey = IbKeyService(store, flow, outbox, clock, events)
         flow.on_push(ibkey.register)
         ledger = WithdrawalLedger(config.withdrawal_limits, clock, config.withdrawals.time_zone)
+        recovery = RecoveryDesk(
+            store,
+            guard,
+            hasher,
+            PasswordPolicy.from_config(config.passwords),
+            sessions,
+            outbox,
+            ibkey,
+            clock,
+            events,
+        )
         return cls(
             flow,
             sessions,
@@ -111,6 +124,7 @@ class LoginCore:
             ibkey,
             ledger,
             store,
+            recovery,
         )
 
     def sweep(self) -> None:

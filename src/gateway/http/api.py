@@ -115,6 +115,28 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         push = flow.push_status(login_id)
         return json(schemas.LoginStatus(login_id=login_id, state=state.value, push=push))  # type: ignore[arg-type]
 
+    @app.post("/v1/recovery/password")
+    async def recover_password() -> Response:
+        form = await body(schemas.PasswordRecovery)
+        recovery_id = await runtime.core.recovery.start_password_reset(
+            form.username, ip=request.remote_addr or "unknown"
+        )
+        return json(schemas.RecoveryStarted(recovery_id=recovery_id), status=202)
+
+    @app.post("/v1/recovery/password/<recovery_id>")
+    async def reset_password(recovery_id: str) -> Response:
+        form = await body(schemas.PasswordReset)
+        await runtime.core.recovery.finish_password_reset(
+            path_param(recovery_id), form.code, form.new_password, ip=request.remote_addr or ""
+        )
+        return json(schemas.PasswordResetDone())
+
+    @app.post("/v1/recovery/username")
+    async def recover_username() -> Response:
+        form = await body(schemas.UsernameRecovery)
+        await runtime.core.recovery.send_username(form.email)
+        return json(schemas.Accepted(), status=202)
+
     @app.post("/v1/online-card")
     async def online_card() -> Response:
         """Print the online security card from a portal session (a limited

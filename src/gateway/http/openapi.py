@@ -103,6 +103,29 @@ PUBLIC: list[Operation] = [
     ),
     (
         "post",
+        "/v1/recovery/password",
+        schemas.PasswordRecovery,
+        {202: schemas.RecoveryStarted, 400: _E},
+        "Forgot password: the same answer for any username; a code goes to the e-mail "
+        "(else the phone) on record",
+    ),
+    (
+        "post",
+        "/v1/recovery/password/{recovery_id}",
+        schemas.PasswordReset,
+        {200: schemas.PasswordResetDone, 401: _E, 403: _E, 423: _E, 429: _E},
+        "Set the new password with the code (wrong codes count like failed logins; with an "
+        "IB Key active its approval comes first: 403 until then); ends the user's sessions",
+    ),
+    (
+        "post",
+        "/v1/recovery/username",
+        schemas.UsernameRecovery,
+        {202: schemas.Accepted},
+        "Forgot username: it goes to that e-mail if a user has it; the same answer either way",
+    ),
+    (
+        "post",
         "/v1/online-card",
         None,
         {

@@ -138,6 +138,9 @@ class MemoryStore:
     async def get_user(self, username: str) -> User | None:
         return self._users.get(username)
 
+    async def users_with_email(self, email: str) -> list[User]:
+        return [u for u in self._users.values() if u.email == email]
+
     async def users_of_account(self, account_id: str) -> list[User]:
         return [u for u in self._users.values() if u.account_id == account_id]
 

@@ -320,6 +320,9 @@ class SqliteStore:
     async def get_user(self, username: str) -> User | None:
         return await self._memory.get_user(username)
 
+    async def users_with_email(self, email: str) -> list[User]:
+        return await self._memory.users_with_email(email)
+
     async def users_of_account(self, account_id: str) -> list[User]:
         return await self._memory.users_of_account(account_id)
 
