@@ -128,6 +128,17 @@ class OnlineCardPrinted(_Body, kw_only=True):
     valid_until: float
 
 
+class ReactivationProof(_Body, kw_only=True):
+    # Without it: the challenge to answer; with it: the device's fresh answer.
+    response: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+
+
+class ReactivationChallenge(_Body, kw_only=True):
+    device_id: str
+    challenge: str | None = None
+    positions: list[str] | None = None
+
+
 class PasswordRecovery(_Body, kw_only=True):
     username: Username
 

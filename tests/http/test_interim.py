@@ -123,3 +123,28 @@ def test_an_online_card_is_refused_after_21_days(own_gateway, username):
     gateway.advance(21 * DAY + 1)
     late = card_login(gateway, username, card)
     assert late.json()["error"] == "login_failed"
+
+
+def test_the_user_reactivates_by_answering_with_the_device(own_gateway, username):
+    from tests.http.test_cards import card_answer, enrol
+
+    gateway = own_gateway.start()
+    gateway.create_user(username)
+    card = enrol(gateway, username, "dscplus")
+    passcode = issue_passcode(gateway, username).json()["passcode"]
+    session = passcode_login(gateway, username, passcode)
+    token = session.json()["token"]
+    url = f"/v1/devices/{card['device_id']}/reactivate"
+    asked = gateway.public.post(url, json={}, headers=bearer(token)).json()
+    wrong = gateway.public.post(url, json={"response": "00000000"}, headers=bearer(token))
+    assert wrong.status_code == 401 and wrong.json()["error"] == "login_failed"
+    assert gateway.admin.get(f"/admin/v1/users/{username}").json()["failures"] == 1
+    asked = gateway.public.post(url, json={}, headers=bearer(token)).json()
+    assert len(asked["challenge"]) == 6
+    done = gateway.public.post(
+        url, json={"response": card_answer(card, asked["challenge"])}, headers=bearer(token)
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["sessions_ended"] == 1  # the passcode's own session too
+    assert gateway.public.get("/v1/session", headers=bearer(token)).status_code == 401
+    assert start_login(gateway, username).json()["methods"] == ["dscplus"]

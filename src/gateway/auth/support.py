@@ -19,6 +19,7 @@ from gateway.auth.apikeys import ApiKeyRegistry, NewApiKey
 from gateway.auth.contacts import normalize_email, normalize_phone
 from gateway.auth.events import EventBus
 from gateway.auth.factors import totp
+from gateway.auth.factors.base import Challenge, Factor
 from gateway.auth.factors.cards import (
     CARD_TYPES,
     CardSecret,
@@ -40,12 +41,12 @@ from gateway.auth.factors.interim import (
 )
 from gateway.auth.factors.interim import seal_form as interim_form
 from gateway.auth.flow import SUSPENDED
-from gateway.auth.lockout import LockoutGuard, LockStatus
+from gateway.auth.lockout import LockoutGuard, LockStatus, Outcome
 from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy, check_username
 from gateway.auth.sessions import Session, SessionRegistry
 from gateway.clock import Clock
 from gateway.config import TotpConfig
-from gateway.errors import BadRequest, Forbidden, NotFound
+from gateway.errors import BadRequest, Forbidden, LoginFailed, NotFound
 from gateway.store.base import AlreadyExists, ApiKeyScope, Device, Store, User
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -227,6 +228,38 @@ class SupportDesk:
         ended = self._sessions.end_by_method(username, INTERIM_METHODS)
         self._emit("device_reactivated", username, device=device_id, sessions_ended=ended)
         return ended
+
+    async def reactivate_by_proof(
+        self,
+        username: str,
+        device_id: str,
+        factor: Factor,
+        response: str | None,
+        challenge: Challenge | None,
+    ) -> tuple[Challenge | None, int | None]:
+        """The user reactivates a security device by using it: without a
+        ``response``, the challenge to answer (``None`` when the device needs
+        none, TOTP); with one, check it (a wrong one counts like a failed
+        login) and reactivate. Returns the challenge, or the sessions ended."""
+        device = next((d for d in await self.devices(username) if d.device_id == device_id), None)
+        if device is None or device.type in INTERIM_METHODS or device.type != factor.method:
+            raise NotFound("no such security device")
+        now = self._clock.now()
+        if response is None:
+            issued = factor.issue_challenge([device], now)
+            if issued.deliver is not None:
+                raise BadRequest("support reactivates a phone for SMS codes")
+            return issued, None
+        attempt = await self._guard.reserve(username)
+        result = factor.verify(device, response, now, challenge)
+        fresh = result.ok and (
+            result.counter is None
+            or await self._store.claim_counter(device.device_id, result.counter)
+        )
+        await self._guard.settle(attempt, Outcome.RELEASED if fresh else Outcome.FAILED)
+        if not fresh:
+            raise LoginFailed()
+        return None, await self.reactivate(username, device_id)
 
     async def enrol_sms(self, username: str, phone: str | None = None) -> Device:
         """Register a phone for SMS and voice codes: ``phone``, or the one

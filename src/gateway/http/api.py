@@ -16,6 +16,7 @@ import trio
 from quart import Response, request
 
 from gateway import __version__, schemas
+from gateway.auth.factors.base import Challenge
 from gateway.auth.factors.cards import b64u
 from gateway.auth.factors.grid import card_html, card_png
 from gateway.auth.factors.ibkey import SUITE
@@ -25,7 +26,7 @@ from gateway.auth.sessions import Platform, Session, SessionEvent, SessionRegist
 from gateway.auth.trust import device_cookie
 from gateway.auth.withdrawals import Standing, format_cents, parse_amount
 from gateway.credentials import SESSION_COOKIE
-from gateway.errors import BadRequest, Forbidden, Unauthenticated
+from gateway.errors import BadRequest, Forbidden, NotFound, Unauthenticated
 from gateway.http.common import body, create_app, json, new_api_key, path_param
 from gateway.http.hotpath import HotPaths, Scope, request_token
 from gateway.http.openapi import openapi_document
@@ -114,6 +115,37 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         state = flow.state(path_param(login_id))
         push = flow.push_status(login_id)
         return json(schemas.LoginStatus(login_id=login_id, state=state.value, push=push))  # type: ignore[arg-type]
+
+    proofs: dict[tuple[str, str], Challenge] = {}
+
+    @app.post("/v1/devices/<device_id>/reactivate")
+    async def reactivate(device_id: str) -> Response:
+        """The user reactivates a security device by answering with it (a
+        temporary-passcode session may, too)."""
+        session = sessions.authenticate(_token())
+        form = await body(schemas.ReactivationProof)
+        device_id = path_param(device_id)
+        devices = await runtime.core.support.devices(session.username)
+        device = next((d for d in devices if d.device_id == device_id), None)
+        factor = runtime.core.factors.get(device.type) if device is not None else None
+        if factor is None:
+            raise NotFound("no such security device")
+        key = (session.session_id, device_id)
+        issued, ended = await runtime.core.support.reactivate_by_proof(
+            session.username, device_id, factor, form.response, proofs.pop(key, None)
+        )
+        if issued is not None:
+            if len(proofs) >= 10_000:
+                proofs.pop(next(iter(proofs)))
+            proofs[key] = issued
+            return json(
+                schemas.ReactivationChallenge(
+                    device_id=device_id,
+                    challenge=issued.challenge,
+                    positions=list(issued.positions) if issued.positions else None,
+                )
+            )
+        return json(schemas.Reactivated(device_id=device_id, sessions_ended=ended or 0))
 
     @app.post("/v1/recovery/password")
     async def recover_password() -> Response:

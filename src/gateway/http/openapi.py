@@ -103,6 +103,20 @@ PUBLIC: list[Operation] = [
     ),
     (
         "post",
+        "/v1/devices/{device_id}/reactivate",
+        schemas.ReactivationProof,
+        {
+            200: (schemas.ReactivationChallenge, schemas.Reactivated),
+            401: _E,
+            423: _E,
+            429: _E,
+        },
+        "Reactivate a security device by answering with it: without a response, the "
+        "challenge; with one, the reactivation (ends the interim credentials and their "
+        "sessions)",
+    ),
+    (
+        "post",
         "/v1/recovery/password",
         schemas.PasswordRecovery,
         {202: schemas.RecoveryStarted, 400: _E},
