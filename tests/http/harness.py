@@ -36,6 +36,9 @@ ip_rate = 1000.0
 ip_burst = 100000
 user_rate = 1000.0
 user_burst = 100000
+
+[sms]
+code_seconds = 120  # shorter than a login (300 s), so a test can outlive the code alone
 """
 
 

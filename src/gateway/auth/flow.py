@@ -375,11 +375,11 @@ class LoginFlow:
         if challenge is None or not challenge.pending or challenge.private is None:
             return None
         ticket = challenge.private
+        if self._clock.now() >= getattr(ticket, "expires_at", 0.0):
+            return "expired"  # an approval past its time is worth nothing
         decision = getattr(ticket, "decision", None)
         if decision is not None:
             return "approved" if decision == "approve" else "denied"
-        if self._clock.now() >= getattr(ticket, "expires_at", 0.0):
-            return "expired"
         return "pending"
 
     def state(self, login_id: str) -> LoginState:
