@@ -21,6 +21,7 @@ import logging
 from collections import deque
 from typing import Literal, Protocol
 
+import httpx
 import msgspec
 import trio
 
@@ -107,8 +108,6 @@ class WebhookNotifier(Outbox):
 
     async def run(self) -> None:
         """Deliver queued messages, one at a time, until cancelled."""
-        import httpx
-
         async with httpx.AsyncClient(timeout=self._timeout) as client:
             while True:
                 if not self._pending:
@@ -117,10 +116,7 @@ class WebhookNotifier(Outbox):
                     continue
                 await self._deliver(client, self._pending.popleft())
 
-    async def _deliver(self, client: object, message: Message) -> None:
-        import httpx
-
-        assert isinstance(client, httpx.AsyncClient)
+    async def _deliver(self, client: httpx.AsyncClient, message: Message) -> None:
         payload = _encode(message)
         delay = 0.5
         for attempt in range(1 + self._retries):

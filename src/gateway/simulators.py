@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.auth.factors.cards import CardSecret, decode_key, respond
+from gateway.encoding import b64u, from_b64u
 
 
 class DeviceFileError(ValueError):
@@ -100,7 +101,7 @@ class Phone:
         if "private_key" not in self.data:
             raw = Ed25519PrivateKey.generate().private_bytes_raw()
             self.data["private_key"] = b64u(raw)
-        self._key = Ed25519PrivateKey.from_private_bytes(decode_key32(self.data["private_key"]))
+        self._key = Ed25519PrivateKey.from_private_bytes(from_b64u(self.data["private_key"]))
 
     @property
     def public_key(self) -> str:
@@ -135,18 +136,6 @@ class Phone:
         """The response the app shows for ``challenge`` after ``pin``."""
         from gateway.auth.factors.ibkey import IbKeySecret, offline_response
 
-        key = decode_key32(self.data["ocra_key"])
+        key = from_b64u(self.data["ocra_key"])
         secret = IbKeySecret(b"", key, str(self.data["ocra_suite"]), pin)
         return offline_response(secret, challenge, pin)
-
-
-def b64u(data: bytes) -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def decode_key32(text: str) -> bytes:
-    import base64
-
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

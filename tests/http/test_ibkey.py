@@ -8,7 +8,8 @@ import httpx
 import oath
 import pytest
 
-from gateway.simulators import Phone, decode_key32
+from gateway.encoding import from_b64u
+from gateway.simulators import Phone
 from tests.http.flows import start_login
 
 PIN = "12a4"
@@ -121,7 +122,7 @@ def test_only_the_bound_key_signs(gateway, username):
 def offline_answer(phone, challenge, pin=PIN):
     """The offline response, by an OCRA implementation other than _fastcore."""
     suite = oath.str2ocrasuite(phone.data["ocra_suite"])
-    return suite(decode_key32(phone.data["ocra_key"]), Q=challenge, P=pin)
+    return suite(from_b64u(phone.data["ocra_key"]), Q=challenge, P=pin)
 
 
 def test_the_offline_challenge_and_response(gateway, username):

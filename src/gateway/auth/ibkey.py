@@ -20,8 +20,6 @@ expire on the clock, and are bounded per user and overall.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import secrets
 from collections import OrderedDict
@@ -45,6 +43,7 @@ from gateway.auth.factors.ibkey import (
 )
 from gateway.auth.flow import LoginFlow
 from gateway.clock import Clock
+from gateway.encoding import from_b64u
 from gateway.errors import BadRequest, Forbidden, LoginFailed, NotFound
 from gateway.notify import Notifier
 from gateway.store.base import Device, Store
@@ -71,13 +70,6 @@ class Activation:
 class Activated:
     device: Device
     ocra_key: bytes = field(repr=False)
-
-
-def b64u_decode(text: str, what: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise BadRequest(f"{what} must be base64url") from None
 
 
 class IbKeyService:
@@ -151,7 +143,10 @@ class IbKeyService:
             if activation.tries >= TOKEN_TRIES:
                 del self._activations[activation_id]
             raise LoginFailed()
-        raw_key = b64u_decode(public_key, "public_key")
+        try:
+            raw_key = from_b64u(public_key)
+        except ValueError:
+            raise BadRequest("public_key must be base64url") from None
         try:
             Ed25519PublicKey.from_public_bytes(raw_key)
         except ValueError:
@@ -244,9 +239,9 @@ class IbKeyService:
         if secret is None:
             raise Forbidden("This IB Key is not active")
         try:
-            raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+            raw = from_b64u(signature)
             Ed25519PublicKey.from_public_bytes(secret.public_key).verify(raw, message.encode())
-        except (InvalidSignature, ValueError, binascii.Error):
+        except (InvalidSignature, ValueError):
             raise Forbidden("The signature is not the bound IB Key's") from None
 
     def _drop_tickets(self, device_id: str) -> None:

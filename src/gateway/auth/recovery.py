@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import _fastcore
 from gateway.auth.contacts import normalize_email
 from gateway.auth.events import EventBus
-from gateway.auth.factors.ibkey import CHALLENGE_SECONDS, PushTicket
+from gateway.auth.factors.ibkey import PushTicket
 from gateway.auth.ibkey import IbKeyService
 from gateway.auth.lockout import LockoutGuard, Outcome
 from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy, check_username
@@ -92,16 +92,7 @@ class RecoveryDesk:
                 self._notifier.send(channel, to, text, code)  # type: ignore[arg-type]
             for device in await self._store.devices_of(username):
                 if device.type == "ibkey":
-                    recovery.approval = PushTicket(
-                        approval_id=secrets.token_urlsafe(12),
-                        nonce=secrets.token_urlsafe(16),
-                        device_id=device.device_id,
-                        username=username,
-                        platform="",
-                        ip="",
-                        created_at=now,
-                        expires_at=now + CHALLENGE_SECONDS * 5,
-                    )
+                    recovery.approval = PushTicket.new(device, now, CODE_SECONDS)
                     self._ibkey.register(recovery.approval, "password-reset", ip)
         self._events.emit("recovery_started", now, username, ip=ip, known=user is not None)
         return recovery_id

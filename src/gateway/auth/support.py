@@ -274,7 +274,7 @@ class SupportDesk:
         self._emit("device_enrolled", username, device=device.device_id, type="sms", by="support")
         return device
 
-    async def change_card_pin(
+    async def change_pin(
         self, username: str, device_id: str, new_pin: str, *, old_pin: str | None
     ) -> None:
         """Set the PIN of a card or an IB Key. ``old_pin`` is required from

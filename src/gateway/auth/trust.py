@@ -23,13 +23,13 @@ one gives no more than the owner's own device has: ten failures lock it.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
 
 from gateway.clock import Clock
+from gateway.encoding import b64u
 
 DEVICE_COOKIE = "gw_device"
 DEVICE_COOKIE_MAX_AGE = 365 * 86_400
@@ -79,7 +79,7 @@ class DeviceCookies:
 
     def _mac(self, payload: str) -> str:
         digest = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:_MAC_BYTES]
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return b64u(digest)
 
     def __repr__(self) -> str:
         return "DeviceCookies(<key hidden>)"

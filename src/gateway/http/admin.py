@@ -7,9 +7,9 @@ from quart import Response, request
 
 from _fastcore import ct_equal
 from gateway import schemas
-from gateway.auth.factors.cards import b64u
 from gateway.auth.factors.grid import card_html, card_png
 from gateway.auth.factors.interim import DAY, FULL_DAYS, PORTAL_DAYS
+from gateway.encoding import b64u
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthenticated
 from gateway.http.common import body, create_app, json, new_api_key, path_param
 from gateway.http.hotpath import ASGIApp
@@ -163,7 +163,7 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
     @app.post("/admin/v1/users/<username>/devices/<device_id>/pin")
     async def reset_pin(username: str, device_id: str) -> Response:
         form = await body(schemas.PinReset)
-        await support.change_card_pin(
+        await support.change_pin(
             path_param(username), path_param(device_id), form.new_pin, old_pin=None
         )
         return json(schemas.PinChanged(device_id=device_id))

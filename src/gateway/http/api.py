@@ -17,7 +17,6 @@ from quart import Response, request
 
 from gateway import __version__, schemas
 from gateway.auth.factors.base import Challenge
-from gateway.auth.factors.cards import b64u
 from gateway.auth.factors.grid import card_html, card_png
 from gateway.auth.factors.ibkey import SUITE
 from gateway.auth.flow import LoggedIn
@@ -26,6 +25,7 @@ from gateway.auth.sessions import Platform, Session, SessionEvent, SessionRegist
 from gateway.auth.trust import device_cookie
 from gateway.auth.withdrawals import Standing, format_cents, parse_amount
 from gateway.credentials import SESSION_COOKIE
+from gateway.encoding import b64u
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthenticated
 from gateway.http.common import body, create_app, json, new_api_key, path_param
 from gateway.http.hotpath import HotPaths, Scope, request_token
@@ -313,7 +313,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
     async def change_pin(device_id: str) -> Response:
         session = _full(sessions.authenticate(_token()))
         form = await body(schemas.PinChange)
-        await runtime.core.support.change_card_pin(
+        await runtime.core.support.change_pin(
             session.username, path_param(device_id), form.new_pin, old_pin=form.old_pin
         )
         return json(schemas.PinChanged(device_id=device_id))

@@ -16,8 +16,6 @@ one ``CardSecret``, stored as the device's sealed secret.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 import secrets
@@ -28,6 +26,7 @@ import msgspec
 
 import _fastcore
 from gateway.auth.factors.base import FAILED, Challenge, Tier, Verification
+from gateway.encoding import from_b64u
 from gateway.errors import BadRequest
 from gateway.store.base import Device
 
@@ -109,16 +108,12 @@ def new_card(
 def decode_key(text: str) -> bytes:
     """A b64u key (no padding), 16 to 64 bytes."""
     try:
-        key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
+        key = from_b64u(text)
+    except ValueError:
         raise BadRequest("secret must be base64url") from None
     if not 16 <= len(key) <= 64:
         raise BadRequest("secret must be 16 to 64 bytes")
     return key
-
-
-def b64u(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def respond(card: CardSecret, challenge: str, pin: str | None = None) -> str:

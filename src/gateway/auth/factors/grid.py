@@ -87,16 +87,23 @@ class CodeCard:
     def verify(
         self, device: Device | None, response: str, now: float, challenge: Challenge | None
     ) -> Verification:
-        if device is None or challenge is None or not isinstance(challenge.private, tuple):
-            return FAILED
-        positions, expires_at = challenge.private
-        if now >= expires_at or RESPONSE.fullmatch(response) is None:
-            return FAILED
-        grid = grid_of(device)
-        if grid is None or any(p not in grid.codes for p in positions):
-            return FAILED
-        matched = _fastcore.ct_equal(answer(grid, positions), response)
-        return Verification(ok=True) if matched else FAILED
+        return check_answer(grid_of(device) if device else None, response, now, challenge)
+
+
+def check_answer(
+    grid: Grid | None, response: str, now: float, challenge: Challenge | None
+) -> Verification:
+    """The two codes at the challenge's positions, typed in time (every grid
+    card: the Security Code Card and the online security card)."""
+    if grid is None or challenge is None or not isinstance(challenge.private, tuple):
+        return FAILED
+    positions, expires_at = challenge.private
+    if now >= expires_at or RESPONSE.fullmatch(response) is None:
+        return FAILED
+    if any(p not in grid.codes for p in positions):
+        return FAILED
+    matched = _fastcore.ct_equal(answer(grid, positions), response)
+    return Verification(ok=True) if matched else FAILED
 
 
 # --- printing ------------------------------------------------------------------------

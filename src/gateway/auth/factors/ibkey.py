@@ -85,6 +85,20 @@ class PushTicket:
     decision: str | None = None  # "approve" or "deny"
     decided_by: str | None = field(default=None, repr=False)  # the device that signed it
 
+    @classmethod
+    def new(cls, device: Device, now: float, lifetime: float = CHALLENGE_SECONDS) -> PushTicket:
+        """An approval for ``device`` to answer within ``lifetime``."""
+        return cls(
+            approval_id=secrets.token_urlsafe(12),
+            nonce=secrets.token_urlsafe(16),
+            device_id=device.device_id,
+            username=device.username,
+            platform="",
+            ip="",
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+
 
 class IbKey:
     """The ``ibkey`` factor."""
@@ -99,17 +113,7 @@ class IbKey:
         challenge = f"{secrets.randbelow(10**8):08d}"
         if not devices:
             return Challenge(challenge=challenge, pending=True, private=None)
-        ticket = PushTicket(
-            approval_id=secrets.token_urlsafe(12),
-            nonce=secrets.token_urlsafe(16),
-            device_id=devices[0].device_id,
-            username=devices[0].username,
-            platform="",
-            ip="",
-            created_at=now,
-            expires_at=now + CHALLENGE_SECONDS,
-        )
-        return Challenge(challenge=challenge, pending=True, private=ticket)
+        return Challenge(challenge=challenge, pending=True, private=PushTicket.new(devices[0], now))
 
     def verify(
         self, device: Device | None, response: str, now: float, challenge: Challenge | None

@@ -24,7 +24,7 @@ import msgspec
 
 import _fastcore
 from gateway.auth.factors.base import FAILED, Challenge, Tier, Verification
-from gateway.auth.factors.grid import CodeCard, Grid, new_grid
+from gateway.auth.factors.grid import CodeCard, Grid, check_answer, new_grid
 from gateway.store.base import Device
 
 DAY = 86_400.0
@@ -104,15 +104,6 @@ class OnlineCard(CodeCard):
         self, device: Device | None, response: str, now: float, challenge: Challenge | None
     ) -> Verification:
         card = _decoded(_online, device) if device is not None else None
-        if device is None or not isinstance(card, OnlineGrid) or now >= card.valid_until:
+        if not isinstance(card, OnlineGrid) or now >= card.valid_until:
             return FAILED
-        as_grid = Device(
-            device.device_id,
-            device.username,
-            device.type,
-            device.label,
-            msgspec.json.encode(card.grid),
-            device.counter,
-            device.created_at,
-        )
-        return super().verify(as_grid, response, now, challenge)
+        return check_answer(card.grid, response, now, challenge)
