@@ -96,31 +96,3 @@ def test_the_last_request_a_connection_may_carry_closes_it_cleanly(gateway):
         assert closed(sock), "the connection stayed open after its last request"
     logged = "".join(gateway.output[start:])
     assert "Traceback" not in logged and "Error" not in logged, logged
-
-
-def test_open_connections_are_capped(tmp_path, upstream):
-    config = edge_config(upstream.url).replace(
-        "idle_timeout_seconds = 2", "idle_timeout_seconds = 60\nmax_connections = 3"
-    )
-    gateway = GatewayProcess(tmp_path / "data", config).start()
-    held = []
-    try:
-        for _ in range(3):
-            sock = connect(gateway.admin_url)
-            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert Responses(sock).read()[0][0] == 200
-            held.append(sock)
-        waiting = connect(gateway.admin_url, timeout=0.5)
-        waiting.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        with pytest.raises(TimeoutError):
-            waiting.recv(1)  # queued in the backlog, not served
-        held.pop().close()
-        waiting.settimeout(10)
-        ((status, _, body),) = Responses(waiting).read()
-        assert status == 200
-        assert b'gateway_hypercorn_open_connections{listener="admin"} 3' in body
-        waiting.close()
-    finally:
-        for sock in held:
-            sock.close()
-        gateway.stop()
