@@ -64,6 +64,10 @@ def test_file_values_override_defaults(tmp_path: Path) -> None:
         "[passwords]\nmin_length = 10\nmax_length = 8\n",
         "[argon2]\nmemory_cost_kib = 8\nlanes = 4\n",
         "[store]\nbackend = 'postgres'\n",
+        "[passkeys]\nrp_id = 'https://example.com'\n",  # a domain, not an origin
+        "[passkeys]\nrp_id = 'example.com'\norigins = ['https://example.com.evil.net']\n",
+        "[passkeys]\nrp_id = 'example.com'\norigins = ['http://login.example.com']\n",
+        "[passkeys]\norigins = []\n",
         "not toml at all [",
     ],
 )

@@ -68,6 +68,13 @@ A full file with the defaults::
     algorithm = "sha1"
     issuer = "Login Gateway"
 
+    [passkeys]
+    rp_id = "localhost"          # the domain passkeys are bound to
+    rp_name = "Login Gateway"
+    origins = ["https://localhost", "http://localhost:8080"]  # login pages, on rp_id
+    timeout_seconds = 120        # a registration or login ceremony
+    max_per_user = 10
+
     [http]
     bind = "127.0.0.1:8080"      # the public address: data plane (Trio + httptools)
     admin_bind = "127.0.0.1:8081"
@@ -137,6 +144,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -149,6 +157,9 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 MASTER_KEY_ENV = "GATEWAY_MASTER_KEY"
 MASTER_KEY_FILE_ENV = "GATEWAY_MASTER_KEY_FILE"
 ADMIN_TOKEN_ENV = "GATEWAY_ADMIN_TOKEN"
+_DOMAIN = re.compile(
+    r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+)
 
 
 class ConfigError(ValueError):
@@ -282,6 +293,42 @@ class TotpConfig(_Section):
     issuer: str = "Login Gateway"
 
 
+class PasskeyConfig(_Section):
+    """WebAuthn (DESIGN.md, "Passkeys"): the relying party a passkey is bound
+    to, and the pages allowed to use it."""
+
+    rp_id: str = "localhost"  # a domain, no scheme or port
+    rp_name: str = "Login Gateway"
+    # Where the WebAuthn ceremony may run: the login pages' origins, each on
+    # rp_id or a subdomain of it (an app's "android:apk-key-hash:..." too).
+    origins: list[str] = msgspec.field(
+        default_factory=lambda: ["https://localhost", "http://localhost:8080"]
+    )
+    timeout_seconds: Annotated[float, msgspec.Meta(ge=10, le=600)] = 120.0
+    max_per_user: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+
+    def __post_init__(self) -> None:
+        rp_id = self.rp_id
+        if not _DOMAIN.fullmatch(rp_id):
+            raise ValueError(f"passkeys.rp_id: a domain name without scheme or port, not {rp_id!r}")
+        if not self.origins:
+            raise ValueError("passkeys.origins: at least one origin")
+        for origin in self.origins:
+            scheme, _, rest = origin.partition("://")
+            if scheme not in ("https", "http"):
+                if not origin.startswith("android:apk-key-hash:"):
+                    raise ValueError(f"passkeys.origins: {origin!r} is not an https origin")
+                continue
+            host = rest.rsplit(":", 1)[0] if rest.count(":") == 1 else rest
+            port = rest[len(host) + 1 :]
+            if not _DOMAIN.fullmatch(host) or (port and not port.isdigit()):
+                raise ValueError(f"passkeys.origins: {origin!r} is not scheme://host[:port]")
+            if host != rp_id and not host.endswith("." + rp_id):
+                raise ValueError(f"passkeys.origins: {origin!r} is not on rp_id {rp_id!r}")
+            if scheme == "http" and host != "localhost":
+                raise ValueError(f"passkeys.origins: {origin!r}: http only on localhost")
+
+
 class HttpConfig(_Section):
     bind: str = "127.0.0.1:8080"
     admin_bind: str = "127.0.0.1:8081"
@@ -413,6 +460,7 @@ class Config(_Section):
     withdrawals: WithdrawalsConfig = msgspec.field(default_factory=WithdrawalsConfig)
     sms: SmsConfig = msgspec.field(default_factory=SmsConfig)
     totp: TotpConfig = msgspec.field(default_factory=TotpConfig)
+    passkeys: PasskeyConfig = msgspec.field(default_factory=PasskeyConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     proxy: ProxyConfig = msgspec.field(default_factory=ProxyConfig)
     routes: list[RouteConfig] = msgspec.field(default_factory=list)

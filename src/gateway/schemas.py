@@ -7,7 +7,7 @@ cannot drift from the code.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -24,12 +24,17 @@ Username = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Password = Annotated[str, msgspec.Meta(max_length=1024)]
 LoginId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Method = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
-Response = Annotated[str, msgspec.Meta(max_length=1024)]
+# A code, or a passkey's assertion JSON (under 1 KiB as a rule; 4 KiB holds
+# even the longest credential ids). Bounded so that any valid body, each
+# character escaped, still fits in [http] max_body_bytes.
+Response = Annotated[str, msgspec.Meta(max_length=4096)]
 
 
 class _Body(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """Unset optional fields are left out of answers. ``status`` answers are
-    msgspec tags, so they are always present."""
+    msgspec tags, so they are always present. A field an answer always
+    carries has no default: with ``omit_defaults`` a default value would be
+    left out."""
 
 
 # --- client side -------------------------------------------------------------
@@ -89,6 +94,9 @@ class ChallengeResponse(_Body, kw_only=True):
     positions: list[str] | None = None
     sent: Literal["sms", "voice"] | None = None
     pending: bool | None = None
+    # passkey: WebAuthn request options for navigator.credentials.get()
+    # (PublicKeyCredentialRequestOptions JSON, challenge and ids base64url).
+    options: dict[str, Any] | None = None
 
 
 class VerifyRequest(_Body, kw_only=True):
@@ -119,7 +127,7 @@ class TemporaryPasscode(_Body, kw_only=True):
 
 class Reactivated(_Body, kw_only=True):
     device_id: str
-    reactivated: bool = True
+    reactivated: bool
     sessions_ended: int
 
 
@@ -130,13 +138,50 @@ class OnlineCardPrinted(_Body, kw_only=True):
 
 class ReactivationProof(_Body, kw_only=True):
     # Without it: the challenge to answer; with it: the device's fresh answer.
-    response: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    response: Response | None = None
 
 
 class ReactivationChallenge(_Body, kw_only=True):
     device_id: str
     challenge: str | None = None
     positions: list[str] | None = None
+    options: dict[str, Any] | None = None  # a passkey: WebAuthn request options
+
+
+class PasskeyOptions(_Body, kw_only=True):
+    """WebAuthn creation options for navigator.credentials.create()
+    (PublicKeyCredentialCreationOptions JSON, binary fields base64url)."""
+
+    options: dict[str, Any]
+    expires_in: int
+
+
+class PasskeyRegistration(_Body, kw_only=True):
+    """``{}``: start, the answer is ``PasskeyOptions``. ``{credential}``:
+    finish with the authenticator's answer, PublicKeyCredential.toJSON() (an
+    object, or the same JSON as a string)."""
+
+    credential: dict[str, Any] | str | None = None
+    label: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class PasskeyInfo(_Body, kw_only=True):
+    device_id: str
+    credential_id: str  # b64u, as the authenticator names it
+    label: str | None = None
+    created_at: float
+    aaguid: str  # the authenticator model, all zeros when it keeps it to itself
+    backed_up: bool  # a synced passkey
+    transports: list[str]
+
+
+class PasskeyList(_Body, kw_only=True):
+    passkeys: list[PasskeyInfo]
+
+
+class PasskeyRemoved(_Body, kw_only=True):
+    device_id: str
+    removed: bool
 
 
 class PasswordRecovery(_Body, kw_only=True):
@@ -153,7 +198,7 @@ class PasswordReset(_Body, kw_only=True):
 
 
 class PasswordResetDone(_Body, kw_only=True):
-    reset: bool = True
+    reset: bool
 
 
 class UsernameRecovery(_Body, kw_only=True):
@@ -161,7 +206,7 @@ class UsernameRecovery(_Body, kw_only=True):
 
 
 class Accepted(_Body, kw_only=True):
-    accepted: bool = True
+    accepted: bool
 
 
 class WithdrawalRequest(_Body, kw_only=True):
@@ -198,7 +243,7 @@ class ActivationRequest(_Body, kw_only=True):
 
 class ActivationStarted(_Body, kw_only=True):
     activation_id: str
-    sent: Literal["sms"] | None = "sms"
+    sent: Literal["sms"] | None
     challenge: str | None = None  # use = card: the card's challenge; its answer is the token
     expires_in: int
 
@@ -341,7 +386,7 @@ class EnrolDeviceRequest(_Body, kw_only=True):
 
 class TotpEnrolled(_Body, kw_only=True):
     device_id: str
-    type: Literal["totp"] = "totp"
+    type: Literal["totp"]
     secret: str
     otpauth_uri: str
 
@@ -368,13 +413,13 @@ class CodeCardEnrolled(_Body, kw_only=True):
     .../card.html and .../card.png)."""
 
     device_id: str
-    type: Literal["scc"] = "scc"
+    type: Literal["scc"]
     card: CodeGrid
 
 
 class SmsEnrolled(_Body, kw_only=True):
     device_id: str
-    type: Literal["sms"] = "sms"
+    type: Literal["sms"]
     phone: str
 
 
@@ -402,7 +447,7 @@ class PinReset(_Body, kw_only=True):
 
 class PinChanged(_Body, kw_only=True):
     device_id: str
-    changed: bool = True
+    changed: bool
 
 
 class Unlocked(_Body, kw_only=True):

@@ -9,10 +9,15 @@ device's key).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
+
+import cbor2
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.auth.factors.cards import CardSecret, decode_key, respond
 from gateway.encoding import b64u, from_b64u
@@ -139,3 +144,104 @@ class Phone:
         key = from_b64u(self.data["ocra_key"])
         secret = IbKeySecret(b"", key, str(self.data["ocra_suite"]), pin)
         return offline_response(secret, challenge, pin)
+
+
+class SoftAuthenticator:
+    """A WebAuthn authenticator in software, as a browser would drive it:
+    ``create`` answers creation options and ``get`` request options with the
+    ``PublicKeyCredential.toJSON()`` of a real one (``none`` attestation,
+    ES256 keys, user present and verified). ``clone`` copies its keys and
+    counters, as a cloned security key would; ``synced`` ones keep no
+    counter (always 0, like a synced passkey)."""
+
+    AAGUID = bytes(16)
+
+    def __init__(self, *, synced: bool = False, verifies_user: bool = True) -> None:
+        self.synced = synced
+        self.verifies_user = verifies_user
+        # credential id -> (rp id, user handle, private key, sign count)
+        self.credentials: dict[bytes, list[Any]] = {}
+
+    def clone(self) -> SoftAuthenticator:
+        twin = SoftAuthenticator(synced=self.synced, verifies_user=self.verifies_user)
+        twin.credentials = {k: list(v) for k, v in self.credentials.items()}
+        return twin
+
+    def create(self, options: dict[str, Any], origin: str) -> dict[str, Any]:
+        rp_id = options["rp"].get("id") or _host(origin)
+        excluded = {from_b64u(c["id"]) for c in options.get("excludeCredentials", ())}
+        if excluded & set(self.credentials):
+            raise ValueError("InvalidStateError: a credential of this authenticator is excluded")
+        key = ec.generate_private_key(ec.SECP256R1())
+        numbers = key.public_key().public_numbers()
+        cose = {
+            1: 2,
+            3: -7,
+            -1: 1,
+            -2: numbers.x.to_bytes(32, "big"),
+            -3: numbers.y.to_bytes(32, "big"),
+        }
+        credential_id = os.urandom(32)
+        user_handle = from_b64u(options["user"]["id"])
+        self.credentials[credential_id] = [rp_id, user_handle, key, 0]
+        attested = self.AAGUID + len(credential_id).to_bytes(2, "big") + credential_id
+        auth_data = self._auth_data(rp_id, 0x40, 0) + attested + cbor2.dumps(cose)
+        client_data = self._client_data("webauthn.create", options["challenge"], origin)
+        attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
+        return {
+            "id": b64u(credential_id),
+            "rawId": b64u(credential_id),
+            "type": "public-key",
+            "authenticatorAttachment": "platform",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": b64u(client_data),
+                "attestationObject": b64u(attestation),
+                "transports": ["internal", "hybrid"],
+            },
+        }
+
+    def get(self, options: dict[str, Any], origin: str) -> dict[str, Any]:
+        rp_id = options.get("rpId") or _host(origin)
+        allowed = [from_b64u(c["id"]) for c in options.get("allowCredentials", ())]
+        usable = [
+            cid
+            for cid, (rp, *_) in self.credentials.items()
+            if rp == rp_id and (not allowed or cid in allowed)
+        ]
+        if not usable:
+            raise ValueError("NotAllowedError: no credential of this authenticator is allowed")
+        credential_id = usable[0]
+        entry = self.credentials[credential_id]
+        if not self.synced:
+            entry[3] += 1
+        auth_data = self._auth_data(rp_id, 0, entry[3])
+        client_data = self._client_data("webauthn.get", options["challenge"], origin)
+        signed = auth_data + hashlib.sha256(client_data).digest()
+        signature = entry[2].sign(signed, ec.ECDSA(hashes.SHA256()))
+        return {
+            "id": b64u(credential_id),
+            "rawId": b64u(credential_id),
+            "type": "public-key",
+            "authenticatorAttachment": "platform",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": b64u(client_data),
+                "authenticatorData": b64u(auth_data),
+                "signature": b64u(signature),
+                "userHandle": b64u(entry[1]),
+            },
+        }
+
+    def _auth_data(self, rp_id: str, flags: int, count: int) -> bytes:
+        flags |= 0x01 | (0x04 if self.verifies_user else 0)  # user present, verified
+        return hashlib.sha256(rp_id.encode()).digest() + bytes([flags]) + count.to_bytes(4, "big")
+
+    @staticmethod
+    def _client_data(kind: str, challenge: str, origin: str) -> bytes:
+        data = {"type": kind, "challenge": challenge, "origin": origin, "crossOrigin": False}
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _host(origin: str) -> str:
+    return origin.split("://", 1)[-1].split(":", 1)[0]

@@ -41,4 +41,5 @@ def test_factors_offered(core: LoginCore) -> None:
         "dsc",
         "temp_passcode",
         "online_card",
+        "passkey",
     }

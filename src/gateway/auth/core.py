@@ -17,6 +17,7 @@ from gateway.auth.factors import Factor, default_factors
 from gateway.auth.flow import LoginFlow
 from gateway.auth.ibkey import IbKeyService
 from gateway.auth.lockout import LockoutGuard, LockoutPolicy
+from gateway.auth.passkeys import PasskeyDesk
 from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy
 from gateway.auth.ratelimit import LoginRateLimits
 from gateway.auth.recovery import RecoveryDesk
@@ -46,6 +47,7 @@ class LoginCore:
     withdrawals: WithdrawalLedger
     store: Store
     recovery: RecoveryDesk
+    passkeys: PasskeyDesk
 
     @classmethod
     def build(
@@ -65,7 +67,7 @@ class LoginCore:
         (default: a random one, good for this process only)."""
         events = EventBus()
         api_keys = ApiKeyRegistry(store, clock, config.api_keys, events=events)
-        factors = default_factors(config.totp, config.sms)
+        factors = default_factors(config.totp, config.sms, config.passkeys)
         sessions = SessionRegistry(clock, config.sessions)
         guard = LockoutGuard(LockoutPolicy.from_config(config.lockout), store, clock)
         devices = DeviceCookies(device_key or secrets.token_bytes(32), clock)
@@ -110,6 +112,7 @@ class LoginCore:
             clock,
             events,
         )
+        passkeys = PasskeyDesk(store, config.passkeys, clock, events, outbox)
         return cls(
             flow,
             sessions,
@@ -125,6 +128,7 @@ class LoginCore:
             ledger,
             store,
             recovery,
+            passkeys,
         )
 
     def sweep(self) -> None:

@@ -470,6 +470,14 @@ class LoginFlow:
                 continue
             result = factor.verify(device, response, now, challenge)
             if not result.ok:
+                if result.alarm is not None:
+                    self._emit(
+                        "factor_alarm",
+                        txn.username,
+                        method=method,
+                        device=device.device_id,
+                        reason=result.alarm,
+                    )
                 continue
             # Burn the step: a replay, or the same code racing in twice, loses here.
             if result.counter is None or await self._store.claim_counter(

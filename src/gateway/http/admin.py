@@ -78,6 +78,7 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
             return json(
                 schemas.TotpEnrolled(
                     device_id=enrolment.device.device_id,
+                    type="totp",
                     secret=enrolment.secret_base32,
                     otpauth_uri=enrolment.otpauth_uri,
                 ),
@@ -88,6 +89,7 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
             return json(
                 schemas.CodeCardEnrolled(
                     device_id=device.device_id,
+                    type="scc",
                     card=schemas.CodeGrid(columns=grid.columns, rows=grid.rows, codes=grid.codes),
                 ),
                 status=201,
@@ -95,7 +97,9 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
         if form.type == "sms":
             device = await support.enrol_sms(path_param(username), form.phone)
             return json(
-                schemas.SmsEnrolled(device_id=device.device_id, phone=device.secret.decode()),
+                schemas.SmsEnrolled(
+                    device_id=device.device_id, type="sms", phone=device.secret.decode()
+                ),
                 status=201,
             )
         card = await support.enrol_card(
@@ -143,7 +147,9 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
     @app.post("/admin/v1/users/<username>/devices/<device_id>/reactivate")
     async def reactivate(username: str, device_id: str) -> Response:
         ended = await support.reactivate(path_param(username), path_param(device_id))
-        return json(schemas.Reactivated(device_id=device_id, sessions_ended=ended))
+        return json(
+            schemas.Reactivated(device_id=device_id, reactivated=True, sessions_ended=ended)
+        )
 
     @app.get("/admin/v1/outbox")
     async def outbox() -> Response:
@@ -166,7 +172,7 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
         await support.change_pin(
             path_param(username), path_param(device_id), form.new_pin, old_pin=None
         )
-        return json(schemas.PinChanged(device_id=device_id))
+        return json(schemas.PinChanged(device_id=device_id, changed=True))
 
     @app.post("/admin/v1/users/<username>/unlock")
     async def unlock(username: str) -> Response:

@@ -19,6 +19,7 @@ from gateway import __version__, schemas
 from gateway.auth.factors.base import Challenge
 from gateway.auth.factors.grid import card_html, card_png
 from gateway.auth.factors.ibkey import SUITE
+from gateway.auth.factors.passkey import PasskeySecret
 from gateway.auth.flow import LoggedIn
 from gateway.auth.ibkey import ACTIVATION_SECONDS
 from gateway.auth.sessions import Platform, Session, SessionEvent, SessionRegistry
@@ -33,6 +34,7 @@ from gateway.http.openapi import openapi_document
 from gateway.http.wire import Headers, json_response
 from gateway.runtime import Runtime
 from gateway.schemas import session_info
+from gateway.store.base import Device
 
 EVENT_KEEPALIVE_SECONDS = 15.0
 
@@ -143,9 +145,39 @@ def create_public_app(runtime: Runtime) -> HotPaths:
                     device_id=device_id,
                     challenge=issued.challenge,
                     positions=list(issued.positions) if issued.positions else None,
+                    options=dict(issued.options) if issued.options is not None else None,
                 )
             )
-        return json(schemas.Reactivated(device_id=device_id, sessions_ended=ended or 0))
+        return json(
+            schemas.Reactivated(device_id=device_id, reactivated=True, sessions_ended=ended or 0)
+        )
+
+    @app.post("/v1/passkeys")
+    async def register_passkey() -> Response:
+        """``{}``: the creation options; ``{credential}``: the new passkey."""
+        session = sessions.authenticate(_token())
+        form = await body(schemas.PasskeyRegistration)
+        desk = runtime.core.passkeys
+        if form.credential is None:
+            options = await desk.options(session)
+            timeout = int(runtime.config.passkeys.timeout_seconds)
+            return json(schemas.PasskeyOptions(options=options, expires_in=timeout))
+        credential = form.credential
+        text = credential if isinstance(credential, str) else msgspec.json.encode(credential)
+        device, secret = await desk.register(session, text, form.label)
+        return json(_passkey_info(device, secret), status=201)
+
+    @app.get("/v1/passkeys")
+    async def list_passkeys() -> Response:
+        session = _full(sessions.authenticate(_token()))
+        found = await runtime.core.passkeys.passkeys(session.username)
+        return json(schemas.PasskeyList(passkeys=[_passkey_info(d, s) for d, s in found]))
+
+    @app.delete("/v1/passkeys/<device_id>")
+    async def remove_passkey(device_id: str) -> Response:
+        session = sessions.authenticate(_token())
+        await runtime.core.passkeys.remove(session, path_param(device_id))
+        return json(schemas.PasskeyRemoved(device_id=device_id, removed=True))
 
     @app.post("/v1/recovery/password")
     async def recover_password() -> Response:
@@ -161,13 +193,13 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         await runtime.core.recovery.finish_password_reset(
             path_param(recovery_id), form.code, form.new_password, ip=request.remote_addr or ""
         )
-        return json(schemas.PasswordResetDone())
+        return json(schemas.PasswordResetDone(reset=True))
 
     @app.post("/v1/recovery/username")
     async def recover_username() -> Response:
         form = await body(schemas.UsernameRecovery)
         await runtime.core.recovery.send_username(form.email)
-        return json(schemas.Accepted(), status=202)
+        return json(schemas.Accepted(accepted=True), status=202)
 
     @app.post("/v1/online-card")
     async def online_card() -> Response:
@@ -316,7 +348,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         await runtime.core.support.change_pin(
             session.username, path_param(device_id), form.new_pin, old_pin=form.old_pin
         )
-        return json(schemas.PinChanged(device_id=device_id))
+        return json(schemas.PinChanged(device_id=device_id, changed=True))
 
     @app.get("/openapi.json")
     async def openapi_json() -> Response:
@@ -347,6 +379,18 @@ def _full(session: Session) -> Session:
     if session.scope is not None:
         raise Forbidden("This session may only print the online security card")
     return session
+
+
+def _passkey_info(device: Device, secret: PasskeySecret) -> schemas.PasskeyInfo:
+    return schemas.PasskeyInfo(
+        device_id=device.device_id,
+        credential_id=b64u(secret.credential_id),
+        label=device.label,
+        created_at=device.created_at,
+        aaguid=secret.aaguid,
+        backed_up=secret.backed_up,
+        transports=list(secret.transports),
+    )
 
 
 def _standing(standing: Standing) -> schemas.WithdrawalStanding:

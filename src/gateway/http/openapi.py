@@ -61,14 +61,15 @@ PUBLIC: list[Operation] = [
         "/v1/login/{login_id}/challenge",
         schemas.ChallengeRequest,
         {200: schemas.ChallengeResponse, 400: _E, 404: _E, 423: _E, 429: _E},
-        "Ask for a method's challenge",
+        "Ask for a method's challenge (passkey: WebAuthn request options in `options`)",
     ),
     (
         "post",
         "/v1/login/{login_id}/verify",
         schemas.VerifyRequest,
         {200: schemas.LoginOk, 401: _E, 404: _E, 409: _E, 423: _E, 429: _E},
-        "Answer the second factor",
+        "Answer the second factor (passkey: the assertion, PublicKeyCredential.toJSON(), "
+        "as the response string)",
     ),
     (
         "post",
@@ -114,6 +115,32 @@ PUBLIC: list[Operation] = [
         "Reactivate a security device by answering with it: without a response, the "
         "challenge; with one, the reactivation (ends the interim credentials and their "
         "sessions)",
+    ),
+    (
+        "post",
+        "/v1/passkeys",
+        schemas.PasskeyRegistration,
+        {
+            200: schemas.PasskeyOptions,
+            201: schemas.PasskeyInfo,
+            400: _E,
+            401: _E,
+            403: _E,
+            404: _E,
+        },
+        "Register a passkey from a full session (not an interim credential's): `{}` gives "
+        "WebAuthn creation options for navigator.credentials.create() (user verification "
+        "required, resident keys preferred, the user's passkeys excluded); `{credential}` "
+        "(PublicKeyCredential.toJSON(), an object or a string) keeps it (404 when no "
+        "options wait); the e-mail on record is told",
+    ),
+    ("get", "/v1/passkeys", None, {200: schemas.PasskeyList, 401: _E, 403: _E}, "Passkeys"),
+    (
+        "delete",
+        "/v1/passkeys/{device_id}",
+        None,
+        {200: schemas.PasskeyRemoved, 401: _E, 403: _E, 404: _E},
+        "Remove one of the session user's passkeys",
     ),
     (
         "post",

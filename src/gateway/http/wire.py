@@ -38,6 +38,8 @@ def decode(raw: bytes, into: type[T]) -> T:
     except (msgspec.DecodeError, UnicodeDecodeError):
         # msgspec raises UnicodeDecodeError for invalid UTF-8 inside a string.
         raise BadRequest("body is not valid JSON") from None
+    except RecursionError:
+        raise BadRequest("body is nested too deeply") from None
 
 
 def error_response(error: GatewayError) -> tuple[int, Headers, bytes]:

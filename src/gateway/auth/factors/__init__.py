@@ -8,13 +8,16 @@ from gateway.auth.factors.grid import CodeCard
 from gateway.auth.factors.ibkey import IbKey
 from gateway.auth.factors.interim import OnlineCard, TemporaryPasscode
 from gateway.auth.factors.none import PasswordOnly
+from gateway.auth.factors.passkey import Passkey
 from gateway.auth.factors.sms import TextMessage
 from gateway.auth.factors.totp import Authenticator
-from gateway.config import SmsConfig, TotpConfig
+from gateway.config import PasskeyConfig, SmsConfig, TotpConfig
 
 
 def default_factors(
-    totp: TotpConfig | None = None, sms: SmsConfig | None = None
+    totp: TotpConfig | None = None,
+    sms: SmsConfig | None = None,
+    passkeys: PasskeyConfig | None = None,
 ) -> dict[str, Factor]:
     """The methods this build offers, by name."""
     factors: list[Factor] = [
@@ -25,6 +28,7 @@ def default_factors(
         IbKey(),
         TemporaryPasscode(),
         OnlineCard(),
+        Passkey(passkeys),
     ]
     factors += [Card(kind) for kind in CARD_TYPES.values()]
     return {f.method: f for f in factors}
@@ -38,6 +42,7 @@ __all__ = [
     "IbKey",
     "Challenge",
     "Factor",
+    "Passkey",
     "PasswordOnly",
     "TextMessage",
     "Tier",

@@ -9,7 +9,7 @@ store; a counter it wants burnt (a TOTP step) comes back in the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,6 +50,8 @@ class Challenge:
     positions: tuple[str, ...] | None = None
     sent: str | None = None
     pending: bool | None = None
+    # passkey: the WebAuthn request options for navigator.credentials.get().
+    options: Mapping[str, object] | None = None
     private: object = field(default=None, repr=False, compare=False)
     deliver: Delivery | None = field(default=None, repr=False, compare=False)
 
@@ -60,6 +62,7 @@ class Challenge:
             "positions": list(self.positions) if self.positions is not None else None,
             "sent": self.sent,
             "pending": self.pending,
+            "options": self.options,
         }
         return {k: v for k, v in shown.items() if v is not None}
 
@@ -73,6 +76,8 @@ class Verification:
     # A session it opens may do only this (``card_printing``: a temporary
     # passcode past its full-access days); None: full access.
     scope: str | None = None
+    # A failure worth an alarm (a passkey's stale sign counter: a clone).
+    alarm: str | None = None
 
 
 FAILED = Verification(ok=False)
