@@ -179,7 +179,7 @@ class PasskeyList(_Body, kw_only=True):
     passkeys: list[PasskeyInfo]
 
 
-class PasskeyRemoved(_Body, kw_only=True):
+class DeviceRemoved(_Body, kw_only=True):
     device_id: str
     removed: bool
 

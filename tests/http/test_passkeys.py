@@ -258,6 +258,12 @@ def test_a_removed_passkey_is_no_longer_offered(gateway, username):
     removed = gateway.public.delete(f"/v1/passkeys/{device_id}", headers=headers)
     assert removed.status_code == 200 and removed.json()["removed"] is True
     assert start_login(gateway, username).json()["methods"] == ["totp"]
+    # Support removes a lost one the same way.
+    lost = register(gateway, headers, SoftAuthenticator()).json()["device_id"]
+    by_support = gateway.admin.delete(f"/admin/v1/users/{username}/devices/{lost}")
+    assert by_support.status_code == 200 and by_support.json()["removed"] is True
+    assert gateway.admin.delete(f"/admin/v1/users/{username}/devices/{lost}").status_code == 404
+    assert start_login(gateway, username).json()["methods"] == ["totp"]
 
 
 def test_interim_sessions_cannot_add_a_passkey_and_a_passkey_reactivates(gateway, username):

@@ -151,6 +151,12 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
             schemas.Reactivated(device_id=device_id, reactivated=True, sessions_ended=ended)
         )
 
+    @app.delete("/admin/v1/users/<username>/devices/<device_id>")
+    async def remove_device(username: str, device_id: str) -> Response:
+        """A lost card, phone or passkey: it stops working at once."""
+        await support.remove_device(path_param(username), path_param(device_id))
+        return json(schemas.DeviceRemoved(device_id=device_id, removed=True))
+
     @app.get("/admin/v1/outbox")
     async def outbox() -> Response:
         to = request.args.get("to")

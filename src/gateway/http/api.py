@@ -177,7 +177,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
     async def remove_passkey(device_id: str) -> Response:
         session = sessions.authenticate(_token())
         await runtime.core.passkeys.remove(session, path_param(device_id))
-        return json(schemas.PasskeyRemoved(device_id=device_id, removed=True))
+        return json(schemas.DeviceRemoved(device_id=device_id, removed=True))
 
     @app.post("/v1/recovery/password")
     async def recover_password() -> Response:

@@ -139,7 +139,7 @@ PUBLIC: list[Operation] = [
         "delete",
         "/v1/passkeys/{device_id}",
         None,
-        {200: schemas.PasskeyRemoved, 401: _E, 403: _E, 404: _E},
+        {200: schemas.DeviceRemoved, 401: _E, 403: _E, 404: _E},
         "Remove one of the session user's passkeys",
     ),
     (
@@ -327,6 +327,13 @@ ADMIN: list[Operation] = [
         {200: schemas.Reactivated, 404: _E},
         "Reactivate a security device: ends the temporary passcode, the online card and "
         "their sessions at once",
+    ),
+    (
+        "delete",
+        "/admin/v1/users/{username}/devices/{device_id}",
+        None,
+        {200: schemas.DeviceRemoved, 404: _E},
+        "Remove a user's device (a lost card, phone or passkey): it stops working at once",
     ),
     (
         "get",
