@@ -24,6 +24,7 @@ SUITE: list[tuple[str, str, dict[str, Any]]] = [
     ("login-storm-memory", "login-storm", {"store": "memory"}),
     ("dscplus-storm", "dscplus-storm", {}),
     ("ibkey-storm", "ibkey-storm", {"users": 100}),
+    ("passkey-storm", "passkey-storm", {}),
     (
         "login-storm-production",
         "login-storm",
@@ -240,6 +241,7 @@ def _login_rows(r: dict[str, Any]) -> list[Row]:
     for label, what in (
         ("dscplus-storm", "DSC+ card (challenge, 8-digit OCRA answer)"),
         ("ibkey-storm", "IB Key push (challenge, phone lists and approves, signed)"),
+        ("passkey-storm", "passkey (challenge, WebAuthn assertion, ES256)"),
     ):
         result = r.get(label)
         if not result:

@@ -112,6 +112,8 @@ class LoadUser:
     pin: str | None = field(default=None, repr=False)
     # An IB Key phone (gateway.simulators.Phone) instead of TOTP.
     phone: Any = field(default=None, repr=False)
+    # A passkey (gateway.simulators.SoftAuthenticator) instead of TOTP.
+    passkey: Any = field(default=None, repr=False)
 
     def code(self, step: int) -> str:
         return str(_fastcore.hotp(self.key, step))

@@ -92,6 +92,18 @@ def test_login_storm_logs_in_across_totp_steps(gateway: GatewayServer, tmp_path:
     )
 
 
+def test_passkey_storm_registers_and_logs_in_with_advancing_counters(
+    gateway: GatewayServer, tmp_path: Path
+) -> None:
+    result = against(gateway, "passkey-storm", tmp_path, users=3, connections=2, max_requests=60)
+    headline = result["headline"]
+    # 4 requests a login (password, challenge, verify, logout): every one of
+    # the ~15 logins of 3 users verifies, each with a higher sign counter.
+    assert headline["failed_logins"] == 0
+    assert headline["logins"] >= 12
+    assert only_ok(result["ops"]["challenge"]) and only_ok(result["ops"]["verify"])
+
+
 def test_takeover_churn_replaces_the_old_session_every_time(
     gateway: GatewayServer, tmp_path: Path
 ) -> None:

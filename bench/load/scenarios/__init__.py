@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from bench.load.scenarios.attacks import CredentialStuffing, LockoutStorm
 from bench.load.scenarios.base import RunContext, RunOptions, Scenario
-from bench.load.scenarios.logins import CardStorm, LoginStorm, PushStorm, TakeoverChurn
+from bench.load.scenarios.logins import (
+    CardStorm,
+    LoginStorm,
+    PasskeyStorm,
+    PushStorm,
+    TakeoverChurn,
+)
 from bench.load.scenarios.sessions import Ping, SessionTraffic
 
 SCENARIOS: dict[str, type[Scenario]] = {
@@ -13,6 +19,7 @@ SCENARIOS: dict[str, type[Scenario]] = {
         LoginStorm,
         CardStorm,
         PushStorm,
+        PasskeyStorm,
         SessionTraffic,
         CredentialStuffing,
         TakeoverChurn,

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import msgspec
+
 from bench.load.http import (
     HttpClient,
     HttpResponse,
@@ -23,6 +25,10 @@ from bench.load.users import AdminApi, LoadUser, UserPool
 from gateway.simulators import card_response
 
 _now_ns = time.perf_counter_ns
+_json = msgspec.json.Encoder()
+# An origin of the gateway's default [passkeys] config: the login page the
+# load generator's browser claims to be on.
+PASSKEY_ORIGIN = "http://localhost:8080"
 
 
 class BudgetExhausted(Exception):
@@ -182,7 +188,20 @@ async def _after_password(
     login_id = body["login_id"]
     if user.phone is not None:
         return await _push_login(ctx, client, user, ops, login_id, pool.now)
-    if user.card is not None:
+    if user.passkey is not None:
+        # The browser: the request options to the authenticator, its
+        # assertion (signed with the passkey's key) back as the response.
+        method = "passkey"
+        shown = await ctx.request(
+            client,
+            ops.challenge,
+            json_request(ctx.target, "POST", f"/v1/login/{login_id}/challenge", {"method": method}),
+        )
+        if shown.status != 200:
+            return LoginOutcome(shown.status, _code(shown))
+        assertion = user.passkey.get(shown.json()["options"], PASSKEY_ORIGIN)
+        response = _json.encode(assertion).decode()
+    elif user.card is not None:
         # The card's holder: read the challenge off the screen, type the
         # card's answer (the card simulator of the command-line tool).
         method = str(user.card["type"])

@@ -16,6 +16,7 @@ from bench.load.http import (
     json_request,
 )
 from bench.load.scenarios.base import (
+    PASSKEY_ORIGIN,
     BudgetExhausted,
     LoginOps,
     RunContext,
@@ -25,7 +26,7 @@ from bench.load.scenarios.base import (
 )
 from bench.load.stats import Recorder, RunBudget
 from bench.load.users import PASSWORD, LoadUser, UserPool, provision, run_tag, usernames
-from gateway.simulators import Phone
+from gateway.simulators import Phone, SoftAuthenticator
 
 SETUP_SECONDS = 600.0  # bound of the untimed set-up logins
 
@@ -165,6 +166,45 @@ class PushStorm(LoginStorm):
                 raise RuntimeError(f"IB Key activation of {name} failed: {done.body[:200]!r}")
             phone.activated(done.json())
             users.append(LoadUser(name, PASSWORD, None, phone=phone))
+        client.close()
+        self.pool = UserPool(users, ctx.admin, await ctx.admin.now())
+
+
+class PasskeyStorm(LoginStorm):
+    name = "passkey-storm"
+    description = (
+        "full passkey logins by many users: password, the passkey challenge (WebAuthn "
+        "request options), the software authenticator's ES256 assertion (user verified, "
+        "counter advancing), verify; then a logout; logins/s"
+    )
+
+    async def prepare(self, ctx: RunContext) -> None:
+        """Each user registers a passkey from its first (password-only) session,
+        as a browser would, through the public API."""
+        names = usernames("pk" + run_tag(), ctx.options.users)
+        users = await provision(ctx.admin, names, totp=False)
+        setup = setup_context(ctx)
+        client = setup.client()
+        for user in users:
+            first = await client.send(
+                json_request(
+                    ctx.target,
+                    "POST",
+                    "/v1/login",
+                    {"username": user.username, "password": PASSWORD, "platform": "tws"},
+                )
+            )
+            token = first.json()["token"]
+            auth = [bearer(token)]
+            started = await client.send(json_request(ctx.target, "POST", "/v1/passkeys", {}, auth))
+            user.passkey = SoftAuthenticator()
+            credential = user.passkey.create(started.json()["options"], PASSKEY_ORIGIN)
+            done = await client.send(
+                json_request(ctx.target, "POST", "/v1/passkeys", {"credential": credential}, auth)
+            )
+            if done.status != 201:
+                raise RuntimeError(f"passkey of {user.username} refused: {done.body[:200]!r}")
+            await client.send(json_request(ctx.target, "POST", "/v1/logout", {}, auth))
         client.close()
         self.pool = UserPool(users, ctx.admin, await ctx.admin.now())
 
