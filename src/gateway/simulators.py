@@ -167,7 +167,11 @@ class SoftAuthenticator:
         twin.credentials = {k: list(v) for k, v in self.credentials.items()}
         return twin
 
-    def create(self, options: dict[str, Any], origin: str) -> dict[str, Any]:
+    def create(
+        self, options: dict[str, Any], origin: str, credential_id: bytes | None = None
+    ) -> dict[str, Any]:
+        """``credential_id``: reuse that id (a misbehaving or cloned
+        authenticator); a new random one by default."""
         rp_id = options["rp"].get("id") or _host(origin)
         excluded = {from_b64u(c["id"]) for c in options.get("excludeCredentials", ())}
         if excluded & set(self.credentials):
@@ -181,7 +185,7 @@ class SoftAuthenticator:
             -2: numbers.x.to_bytes(32, "big"),
             -3: numbers.y.to_bytes(32, "big"),
         }
-        credential_id = os.urandom(32)
+        credential_id = credential_id or os.urandom(32)
         user_handle = from_b64u(options["user"]["id"])
         self.credentials[credential_id] = [rp_id, user_handle, key, 0]
         attested = self.AAGUID + len(credential_id).to_bytes(2, "big") + credential_id

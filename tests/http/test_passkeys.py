@@ -221,6 +221,24 @@ def test_registration_needs_its_own_fresh_options(gateway, username):
     assert unauthenticated.status_code == 401
 
 
+def test_a_credential_id_belongs_to_one_account(gateway, username):
+    first = full_session(gateway, username)
+    authenticator = SoftAuthenticator()
+    added = register(gateway, first, authenticator).json()
+    taken = from_b64u(added["credential_id"])
+    other = full_session(gateway, username + "o")
+    options = gateway.public.post("/v1/passkeys", json={}, headers=other).json()["options"]
+    credential = SoftAuthenticator().create(options, ORIGIN, credential_id=taken)
+    refused = gateway.public.post("/v1/passkeys", json={"credential": credential}, headers=other)
+    assert refused.status_code == 400 and "registered already" in refused.json()["message"]
+    # Once the first account lets it go, the id is free again.
+    gateway.public.delete(f"/v1/passkeys/{added['device_id']}", headers=first)
+    options = gateway.public.post("/v1/passkeys", json={}, headers=other).json()["options"]
+    credential = SoftAuthenticator().create(options, ORIGIN, credential_id=taken)
+    freed = gateway.public.post("/v1/passkeys", json={"credential": credential}, headers=other)
+    assert freed.status_code == 201, freed.text
+
+
 def test_garbage_is_a_clear_error_or_a_failed_login(gateway, username):
     headers = full_session(gateway, username)
     authenticator = SoftAuthenticator()

@@ -10,7 +10,9 @@ online card, and not one opened by an interim credential (a temporary
 passcode or the online card), since a passkey added then would outlast the
 reactivation that ends them. Each user has one WebAuthn user handle (32
 random bytes, kept as a store setting), so an authenticator holding a
-resident key for the user replaces it rather than adding a second.
+resident key for the user replaces it rather than adding a second. A
+credential id is registered to one account only (a store setting keyed by
+its SHA-256 names the device holding it).
 
 A new passkey is announced on the e-mail on record, so an added passkey
 never goes unnoticed.
@@ -18,6 +20,7 @@ never goes unnoticed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import OrderedDict
 from typing import Any
@@ -42,6 +45,8 @@ from gateway.store.base import Device, Store
 
 METHOD = "passkey"
 USER_HANDLE = "passkey_user:"  # store setting: the user's WebAuthn user handle, b64u
+# store setting, by the SHA-256 of a credential id: the device holding it
+CREDENTIAL = "passkey_credential:"
 MAX_CEREMONIES = 10_000
 
 
@@ -92,12 +97,18 @@ class PasskeyDesk:
         handle = await self._user_handle(username)
         secret, sign_count = registered(self._config, credential, ceremony, handle)
         existing = await self._passkeys(username)
-        if any(s.credential_id == secret.credential_id for _, s in existing):
+        held_by = CREDENTIAL + b64u(hashlib.sha256(secret.credential_id).digest())
+        holder = await self._store.get_setting(held_by)
+        if any(s.credential_id == secret.credential_id for _, s in existing) or (
+            holder and await self._store.get_device(holder) is not None
+        ):
+            # WebAuthn 7.1 step 26: a credential id belongs to one account.
             raise BadRequest("credential: this passkey is registered already")
         self._room_for_one(existing)
         device = await self._store.add_device(
             username, METHOD, seal_form(secret), label or "passkey", now
         )
+        await self._store.put_setting(held_by, device.device_id)
         if sign_count > 0:
             await self._store.claim_counter(device.device_id, sign_count)
         self._events.emit("device_added", now, username, device=device.device_id, type=METHOD)
@@ -110,9 +121,11 @@ class PasskeyDesk:
     async def remove(self, session: Session, device_id: str) -> None:
         if session.scope is not None:
             raise Forbidden("This session may only print the online security card")
-        found = [d for d, _ in await self._passkeys(session.username) if d.device_id == device_id]
+        found = [s for d, s in await self._passkeys(session.username) if d.device_id == device_id]
         if not found or not await self._store.remove_device(device_id):
             raise NotFound("no such passkey")
+        held_by = CREDENTIAL + b64u(hashlib.sha256(found[0].credential_id).digest())
+        await self._store.put_setting(held_by, "")
         self._events.emit(
             "device_removed", self._clock.now(), session.username, device=device_id, by="user"
         )
