@@ -479,3 +479,35 @@ def test_the_ib_key_phone_simulator(live_gateway, tmp_path):
     assert migrated.returncode == 0, migrated.stderr
     old = cli("device", "ibkey", "approvals", "--file", str(phone_file), gateway=live_gateway)
     assert old.returncode != 0 and "forbidden" in old.stderr
+
+
+def test_the_passkey_simulator_registers_from_a_session_and_logs_in(live_gateway, tmp_path):
+    live_gateway.create_user("pat")
+    key_file = tmp_path / "passkey.json"
+    without = cli("device", "passkey", "register", "--file", str(key_file), gateway=live_gateway)
+    assert without.returncode != 0 and "--token" in without.stderr
+    first = cli("login", "pat", "--password", "secret123", gateway=live_gateway)
+    token = json.loads(first.stdout)["token"]  # no device yet: the password alone
+    registered = cli(
+        "device", "passkey", "register", "--file", str(key_file), "--token", "-",
+        "--label", "laptop", gateway=live_gateway, stdin=token + "\n",
+    )  # fmt: skip
+    assert registered.returncode == 0, registered.stderr
+    assert "(laptop) registered" in registered.stdout
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    httpx.post(f"{live_gateway.public_url}/v1/logout", headers={"Authorization": f"Bearer {token}"})
+    # Twice: the second login works only if the file kept the counter the
+    # first one moved on (the gateway refuses a counter that does not rise).
+    for count in (1, 2):
+        logged_in = cli(
+            "login", "pat", "--password", "secret123", "--passkey", str(key_file),
+            gateway=live_gateway,
+        )  # fmt: skip
+        assert logged_in.returncode == 0, logged_in.stdout + logged_in.stderr
+        session = json.loads(logged_in.stdout)
+        assert session["session"]["method"] == "passkey"
+        assert json.loads(key_file.read_text())["credentials"][0]["count"] == count
+        httpx.post(
+            f"{live_gateway.public_url}/v1/logout",
+            headers={"Authorization": f"Bearer {session['token']}"},
+        )

@@ -18,6 +18,8 @@ from gateway.config import ConfigError, load_config
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_ADMIN_URL = "http://127.0.0.1:8081"
+# The login page a browser with a passkey is on: an origin of the default [passkeys].
+PASSKEY_ORIGIN = "http://localhost:8080"
 DEMO_USER, DEMO_PASSWORD = "demo", "demo1234"
 
 
@@ -54,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--pin", help="the card's PIN")
     login.add_argument("--code-card", type=Path, help="answer with this code card's file")
     login.add_argument("--ibkey", type=Path, help="approve the push with this IB Key phone's file")
+    login.add_argument("--passkey", type=Path, help="answer with this passkey's file")
+    login.add_argument("--origin", default=PASSKEY_ORIGIN, help="the login page's origin (passkey)")
     login.add_argument("--takeover", action="store_true", help="take over an open session")
     login.add_argument(
         "--url", default=os.environ.get("GATEWAY_URL", DEFAULT_URL), help="the gateway"
@@ -104,6 +108,28 @@ def build_parser() -> argparse.ArgumentParser:
     offline.add_argument("challenge", help="the 8 digits the login screen shows")
     offline.add_argument("--file", type=Path, required=True)
     offline.add_argument("--pin", required=True, help="the PIN ('-' reads it from stdin)")
+
+    passkey = device_commands.add_parser("passkey", help="a passkey (software authenticator)")
+    passkey_commands = passkey.add_subparsers(
+        dest="passkey_command", metavar="ACTION", required=True
+    )
+    register = passkey_commands.add_parser(
+        "register", help="register a passkey from a session (a new --file: a new authenticator)"
+    )
+    register.add_argument(
+        "--file", type=Path, required=True, help="the authenticator's file (0600)"
+    )
+    register.add_argument(
+        "--token",
+        default=os.environ.get("GATEWAY_TOKEN"),
+        help="the session's token, as `login` prints it ('-' reads it from stdin; "
+        "default: $GATEWAY_TOKEN)",
+    )
+    register.add_argument("--label", help="a name for it (default: passkey)")
+    register.add_argument("--origin", default=PASSKEY_ORIGIN, help="the page's origin")
+    register.add_argument(
+        "--url", default=os.environ.get("GATEWAY_URL", DEFAULT_URL), help="the gateway"
+    )
 
     scc = device_commands.add_parser("scc", help="a Security Code Card (grid of codes)")
     scc_commands = scc.add_subparsers(dest="scc_command", metavar="ACTION", required=True)
@@ -360,6 +386,21 @@ def _login(args: argparse.Namespace) -> int:
                 phone.answer(mine[-1], "approve"),
             )
             answer = post(f"/v1/login/{login_id}/verify", {"method": "ibkey", "response": ""})
+        elif answer.get("status") == "second_factor" and args.passkey:
+            from gateway.simulators import SoftAuthenticator, read_device_file, write_device_file
+
+            authenticator = SoftAuthenticator.from_state(read_device_file(args.passkey, "passkey"))
+            login_id = answer["login_id"]
+            shown = post(f"/v1/login/{login_id}/challenge", {"method": "passkey"})
+            try:
+                assertion = authenticator.get(shown["options"], args.origin)
+            except ValueError as exc:
+                raise SystemExit(f"login-gateway: {exc}") from None
+            write_device_file(args.passkey, authenticator.state())  # its counter moved on
+            response = json.dumps(assertion)
+            answer = post(
+                f"/v1/login/{login_id}/verify", {"method": "passkey", "response": response}
+            )
         elif answer.get("status") == "second_factor" and args.code_card:
             from gateway.simulators import code_card_response, read_device_file
 
@@ -402,6 +443,42 @@ def _user(args: argparse.Namespace) -> int:
     else:
         _admin(args, "POST", f"/admin/v1/users/{args.username}/unlock")
         print(f"unlocked {args.username}")
+    return 0
+
+
+def _passkey(args: argparse.Namespace) -> int:
+    """A browser with a software authenticator registering a passkey from a
+    session (``POST /v1/passkeys``: options, then the credential)."""
+    import httpx
+
+    from gateway.simulators import SoftAuthenticator, read_device_file, write_device_file
+
+    token = sys.stdin.readline().strip() if args.token == "-" else args.token
+    if not token:
+        raise SystemExit("login-gateway: --token: the session's token (login prints it)")
+    authenticator = (
+        SoftAuthenticator.from_state(read_device_file(args.file, "passkey"))
+        if args.file.exists()
+        else SoftAuthenticator()
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=args.url, timeout=30, headers=headers) as client:
+
+        def post(body: object) -> Any:
+            answer = client.post("/v1/passkeys", json=body)
+            payload = answer.json()
+            if answer.is_error:
+                raise SystemExit(f"login-gateway: {payload.get('error')}: {payload.get('message')}")
+            return payload
+
+        options = post({})["options"]
+        try:
+            credential = authenticator.create(options, args.origin)
+        except ValueError as exc:
+            raise SystemExit(f"login-gateway: {exc}") from None
+        added = post({"credential": credential, **({"label": args.label} if args.label else {})})
+    write_device_file(args.file, authenticator.state())
+    print(f"passkey {added['device_id']} ({added.get('label')}) registered")
     return 0
 
 
@@ -539,6 +616,8 @@ def _device(args: argparse.Namespace) -> int:
             return _code_card(args)
         if args.device_command == "ibkey":
             return _ibkey(args)
+        if args.device_command == "passkey":
+            return _passkey(args)
         if args.card_command == "issue":
             body = {"type": args.type, **({"pin": args.pin} if args.pin else {})}
             enrolment = _admin(args, "POST", f"/admin/v1/users/{args.username}/devices", body)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.auth.factors.cards import CardSecret, decode_key, respond
@@ -161,6 +161,44 @@ class SoftAuthenticator:
         self.verifies_user = verifies_user
         # credential id -> (rp id, user handle, private key, sign count)
         self.credentials: dict[bytes, list[Any]] = {}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SoftAuthenticator:
+        """The authenticator a device file (``state()``) keeps."""
+        authenticator = cls(
+            synced=bool(state.get("synced")), verifies_user=bool(state.get("verifies_user", True))
+        )
+        try:
+            for entry in state.get("credentials", []):
+                key = serialization.load_der_private_key(from_b64u(entry["private_key"]), None)
+                authenticator.credentials[from_b64u(entry["id"])] = [
+                    str(entry["rp_id"]),
+                    from_b64u(entry["user_handle"]),
+                    key,
+                    int(entry["count"]),
+                ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DeviceFileError(f"not a passkey file: {exc}") from None
+        return authenticator
+
+    def state(self) -> dict[str, Any]:
+        """What its file keeps: the keys, and each credential's counter."""
+        der = serialization.Encoding.DER, serialization.PrivateFormat.PKCS8
+        return {
+            "device": "passkey",
+            "synced": self.synced,
+            "verifies_user": self.verifies_user,
+            "credentials": [
+                {
+                    "id": b64u(cid),
+                    "rp_id": rp_id,
+                    "user_handle": b64u(handle),
+                    "private_key": b64u(key.private_bytes(*der, serialization.NoEncryption())),
+                    "count": count,
+                }
+                for cid, (rp_id, handle, key, count) in self.credentials.items()
+            ],
+        }
 
     def clone(self) -> SoftAuthenticator:
         twin = SoftAuthenticator(synced=self.synced, verifies_user=self.verifies_user)

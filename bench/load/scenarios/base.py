@@ -22,13 +22,11 @@ from bench.load.http import (
 from bench.load.stats import OpStats, Recorder, RunBudget
 from bench.load.target import Target
 from bench.load.users import AdminApi, LoadUser, UserPool
+from gateway.cli import PASSKEY_ORIGIN
 from gateway.simulators import card_response
 
 _now_ns = time.perf_counter_ns
 _json = msgspec.json.Encoder()
-# An origin of the gateway's default [passkeys] config: the login page the
-# load generator's browser claims to be on.
-PASSKEY_ORIGIN = "http://localhost:8080"
 
 
 class BudgetExhausted(Exception):

@@ -16,7 +16,6 @@ from bench.load.http import (
     json_request,
 )
 from bench.load.scenarios.base import (
-    PASSKEY_ORIGIN,
     BudgetExhausted,
     LoginOps,
     RunContext,
@@ -26,6 +25,7 @@ from bench.load.scenarios.base import (
 )
 from bench.load.stats import Recorder, RunBudget
 from bench.load.users import PASSWORD, LoadUser, UserPool, provision, run_tag, usernames
+from gateway.cli import PASSKEY_ORIGIN
 from gateway.simulators import Phone, SoftAuthenticator
 
 SETUP_SECONDS = 600.0  # bound of the untimed set-up logins
