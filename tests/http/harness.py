@@ -57,6 +57,7 @@ class GatewayProcess:
         self.public: httpx.Client
         self.admin: httpx.Client
         self.output: list[str] = []
+        self._more_output = threading.Condition()
 
     def start(self, admin_token: str | None = ADMIN_TOKEN) -> GatewayProcess:
         """Start it; ``admin_token=None`` lets the gateway make its own."""
@@ -102,7 +103,9 @@ class GatewayProcess:
 
         def drain(stream: Any) -> None:
             for line in stream:
-                self.output.append(line)
+                with self._more_output:
+                    self.output.append(line)
+                    self._more_output.notify_all()
                 if not ready.is_set() and line.startswith("{"):
                     message = json.loads(line)
                     if message.get("event") == event:
@@ -115,6 +118,18 @@ class GatewayProcess:
             return found
         self.stop()
         raise RuntimeError("gateway did not start:\n" + "".join(self.output))
+
+    def lines_after(self, start: int, needle: str, count: int = 1) -> list[str]:
+        """The output lines after line ``start`` that contain ``needle``, once
+        there are ``count`` of them: the gateway has written them by the time
+        it answered, but the thread reading its pipe may not have them yet."""
+
+        def found() -> list[str]:
+            return [line for line in self.output[start:] if needle in line]
+
+        with self._more_output:
+            self._more_output.wait_for(lambda: len(found()) >= count, timeout=START_TIMEOUT)
+            return found()
 
     def stop(self) -> int | None:
         if self.process is None:

@@ -143,7 +143,7 @@ def test_a_cloned_authenticator_is_refused_by_its_stale_counter(gateway, usernam
     cloned = passkey_login(gateway, username, clone)  # a good signature, counter 1
     assert cloned.status_code == 401 and cloned.json()["error"] == "login_failed"
     assert cloned.json()["error"] == "login_failed"
-    alarms = [json.loads(line) for line in gateway.output[start:] if "factor_alarm" in line]
+    alarms = [json.loads(line) for line in gateway.lines_after(start, "factor_alarm")]
     assert [a["reason"] for a in alarms] == ["passkey_sign_count"]
     # The original goes on working.
     assert passkey_login(gateway, username, original).status_code == 200
@@ -336,3 +336,13 @@ def test_relying_party_and_limits_come_from_config(own_gateway, username):
         assert passkey_login(gateway, username, authenticator, ORIGIN).status_code == 401
     finally:
         gateway.stop()
+
+
+def test_another_site_cannot_register_a_passkey_with_the_users_cookie(gateway, username):
+    headers = full_session(gateway, username)
+    for site in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        for body in ({}, {"credential": {"rawId": "AA", "response": {}}}):
+            refused = gateway.public.post("/v1/passkeys", json=body, headers={**headers, **site})
+            assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    listed = gateway.public.get("/v1/passkeys", headers=headers).json()["passkeys"]
+    assert listed == []
