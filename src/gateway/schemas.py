@@ -182,6 +182,7 @@ class PasskeyList(_Body, kw_only=True):
 class DeviceRemoved(_Body, kw_only=True):
     device_id: str
     removed: bool
+    sessions_ended: int  # the sessions the device had opened end with it
 
 
 class PasswordRecovery(_Body, kw_only=True):

@@ -267,19 +267,33 @@ def test_garbage_is_a_clear_error_or_a_failed_login(gateway, username):
     assert too_long.status_code == 400 and too_long.json()["error"] == "bad_request"
 
 
-def test_a_removed_passkey_is_no_longer_offered(gateway, username):
+def test_a_removed_passkey_is_no_longer_offered_and_its_sessions_end(gateway, username):
     headers = full_session(gateway, username)
-    added = register(gateway, headers, SoftAuthenticator())
-    device_id = added.json()["device_id"]
+    authenticator = SoftAuthenticator()
+    device_id = register(gateway, headers, authenticator).json()["device_id"]
+    opened = passkey_login(gateway, username, authenticator)  # a trading session
+    assert opened.status_code == 200, opened.text
     other = full_session(gateway, username + "x")
     assert gateway.public.delete(f"/v1/passkeys/{device_id}", headers=other).status_code == 404
     removed = gateway.public.delete(f"/v1/passkeys/{device_id}", headers=headers)
-    assert removed.status_code == 200 and removed.json()["removed"] is True
+    assert removed.status_code == 200, removed.text
+    assert removed.json() == {"device_id": device_id, "removed": True, "sessions_ended": 1}
+    # The passkey's session ended with it; the TOTP session that removed it did not.
+    ended = gateway.public.get("/v1/session", headers=bearer(opened.json()["token"]))
+    assert ended.status_code == 401
+    assert gateway.public.get("/v1/session", headers=headers).status_code == 200
     assert start_login(gateway, username).json()["methods"] == ["totp"]
-    # Support removes a lost one the same way.
-    lost = register(gateway, headers, SoftAuthenticator()).json()["device_id"]
+    # Support removes a lost one the same way, ending what it opened.
+    lost_key = SoftAuthenticator()
+    lost = register(gateway, headers, lost_key).json()["device_id"]
+    thief = passkey_login(gateway, username, lost_key)
+    assert thief.status_code == 200, thief.text
     by_support = gateway.admin.delete(f"/admin/v1/users/{username}/devices/{lost}")
-    assert by_support.status_code == 200 and by_support.json()["removed"] is True
+    assert by_support.status_code == 200
+    assert by_support.json()["sessions_ended"] == 1
+    assert (
+        gateway.public.get("/v1/session", headers=bearer(thief.json()["token"])).status_code == 401
+    )
     assert gateway.admin.delete(f"/admin/v1/users/{username}/devices/{lost}").status_code == 404
     assert start_login(gateway, username).json()["methods"] == ["totp"]
 

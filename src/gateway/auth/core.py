@@ -112,7 +112,7 @@ class LoginCore:
             clock,
             events,
         )
-        passkeys = PasskeyDesk(store, config.passkeys, clock, events, outbox)
+        passkeys = PasskeyDesk(store, config.passkeys, clock, events, sessions, outbox)
         return cls(
             flow,
             sessions,

@@ -115,6 +115,7 @@ class LoginTransaction:
     verified: bool = False  # a second factor passed (claimed by one request)
     scope: str | None = None  # what the session may do, if limited
     verified_method: str | None = None
+    verified_device: str | None = None  # the device whose answer was right
 
     def __post_init__(self) -> None:
         if not self.lock_key:
@@ -405,6 +406,7 @@ class LoginFlow:
             trading=txn.trading,
             takeover=takeover,
             scope=txn.scope,
+            device_id=txn.verified_device,
         )
         if isinstance(opened, Occupied):
             txn.verified_method = method
@@ -484,6 +486,7 @@ class LoginFlow:
                 device.device_id, result.counter
             ):
                 txn.scope = result.scope
+                txn.verified_device = device.device_id
                 return True
         return False
 

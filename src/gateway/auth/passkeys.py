@@ -35,7 +35,7 @@ from gateway.auth.factors.passkey import (
     registered,
     seal_form,
 )
-from gateway.auth.sessions import Session
+from gateway.auth.sessions import Session, SessionRegistry
 from gateway.clock import Clock
 from gateway.config import PasskeyConfig
 from gateway.encoding import b64u, from_b64u
@@ -57,8 +57,10 @@ class PasskeyDesk:
         config: PasskeyConfig,
         clock: Clock,
         events: EventBus,
+        sessions: SessionRegistry,
         notifier: Notifier | None = None,
     ) -> None:
+        self._sessions = sessions
         self._store = store
         self._config = config
         self._clock = clock
@@ -118,7 +120,9 @@ class PasskeyDesk:
     async def passkeys(self, username: str) -> list[tuple[Device, PasskeySecret]]:
         return await self._passkeys(username)
 
-    async def remove(self, session: Session, device_id: str) -> None:
+    async def remove(self, session: Session, device_id: str) -> int:
+        """Remove one of the user's passkeys and end the sessions it opened
+        (this one too, if it did); returns how many ended."""
         if session.scope is not None:
             raise Forbidden("This session may only print the online security card")
         found = [s for d, s in await self._passkeys(session.username) if d.device_id == device_id]
@@ -126,9 +130,16 @@ class PasskeyDesk:
             raise NotFound("no such passkey")
         held_by = CREDENTIAL + b64u(hashlib.sha256(found[0].credential_id).digest())
         await self._store.put_setting(held_by, "")
+        ended = self._sessions.end_by_device(session.username, device_id)
         self._events.emit(
-            "device_removed", self._clock.now(), session.username, device=device_id, by="user"
+            "device_removed",
+            self._clock.now(),
+            session.username,
+            device=device_id,
+            by="user",
+            sessions_ended=ended,
         )
+        return ended
 
     def _may_register(self, session: Session) -> None:
         if session.scope is not None:

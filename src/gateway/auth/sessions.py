@@ -112,6 +112,7 @@ class Session:
     state: SessionState = SessionState.ACTIVE
     ended_at: float | None = None
     scope: str | None = None  # None: full access; "card_printing": that alone
+    device_id: str | None = None  # the device that answered the second factor
     kind: ClassVar[SessionKind]
 
     @property
@@ -181,6 +182,7 @@ class SessionRegistry:
         trading: bool = False,
         takeover: bool = False,
         scope: str | None = None,
+        device_id: str | None = None,
     ) -> NewSession | Occupied:
         now = self._clock.now()
         kind_trading = platform in TRADING_PLATFORMS or (platform is Platform.PORTAL and trading)
@@ -194,6 +196,7 @@ class SessionRegistry:
         token = secrets.token_urlsafe(32)
         session = cls(session_id_of(token), username, account_id, platform, method, now, now)
         session.scope = scope
+        session.device_id = device_id
         self._by_id[session.session_id] = session
         slot[username] = session.session_id
         heapq.heappush(self._agenda, (self.expires_at(session), session.session_id))
@@ -233,6 +236,17 @@ class SessionRegistry:
         ended = 0
         for session in self.sessions(username):
             if session.method in methods:
+                self._end(session, SessionState.ENDED, now)
+                ended += 1
+        return ended
+
+    def end_by_device(self, username: str, device_id: str) -> int:
+        """End the user's sessions that ``device_id`` authenticated (the
+        device was removed: lost, or stolen); returns how many."""
+        now = self._clock.now()
+        ended = 0
+        for session in self.sessions(username):
+            if session.device_id == device_id:
                 self._end(session, SessionState.ENDED, now)
                 ended += 1
         return ended

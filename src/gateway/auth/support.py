@@ -314,12 +314,16 @@ class SupportDesk:
         await self._user(username)
         return await self._store.devices_of(username)
 
-    async def remove_device(self, username: str, device_id: str) -> None:
+    async def remove_device(self, username: str, device_id: str) -> int:
+        """Remove a lost device and end the sessions it opened (whoever holds
+        it may have opened them); returns how many ended."""
         devices = await self.devices(username)
         if not any(d.device_id == device_id for d in devices):
             raise NotFound("no such device")
         await self._store.remove_device(device_id)
-        self._emit("device_removed", username, device=device_id, by="support")
+        ended = self._sessions.end_by_device(username, device_id)
+        self._emit("device_removed", username, device=device_id, by="support", sessions_ended=ended)
+        return ended
 
     async def unlock(self, username: str) -> None:
         await self._user(username)

@@ -154,8 +154,8 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
     @app.delete("/admin/v1/users/<username>/devices/<device_id>")
     async def remove_device(username: str, device_id: str) -> Response:
         """A lost card, phone or passkey: it stops working at once."""
-        await support.remove_device(path_param(username), path_param(device_id))
-        return json(schemas.DeviceRemoved(device_id=device_id, removed=True))
+        ended = await support.remove_device(path_param(username), path_param(device_id))
+        return json(schemas.DeviceRemoved(device_id=device_id, removed=True, sessions_ended=ended))
 
     @app.get("/admin/v1/outbox")
     async def outbox() -> Response:

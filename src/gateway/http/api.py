@@ -176,8 +176,8 @@ def create_public_app(runtime: Runtime) -> HotPaths:
     @app.delete("/v1/passkeys/<device_id>")
     async def remove_passkey(device_id: str) -> Response:
         session = sessions.authenticate(_token())
-        await runtime.core.passkeys.remove(session, path_param(device_id))
-        return json(schemas.DeviceRemoved(device_id=device_id, removed=True))
+        ended = await runtime.core.passkeys.remove(session, path_param(device_id))
+        return json(schemas.DeviceRemoved(device_id=device_id, removed=True, sessions_ended=ended))
 
     @app.post("/v1/recovery/password")
     async def recover_password() -> Response:

@@ -140,7 +140,7 @@ PUBLIC: list[Operation] = [
         "/v1/passkeys/{device_id}",
         None,
         {200: schemas.DeviceRemoved, 401: _E, 403: _E, 404: _E},
-        "Remove one of the session user's passkeys",
+        "Remove one of the session user's passkeys; the sessions it opened end",
     ),
     (
         "post",
@@ -333,7 +333,8 @@ ADMIN: list[Operation] = [
         "/admin/v1/users/{username}/devices/{device_id}",
         None,
         {200: schemas.DeviceRemoved, 404: _E},
-        "Remove a user's device (a lost card, phone or passkey): it stops working at once",
+        "Remove a user's device (a lost card, phone or passkey): it stops working at once "
+        "and the sessions it opened end",
     ),
     (
         "get",
