@@ -68,6 +68,8 @@ def test_file_values_override_defaults(tmp_path: Path) -> None:
         "[passkeys]\nrp_id = 'example.com'\norigins = ['https://example.com.evil.net']\n",
         "[passkeys]\nrp_id = 'example.com'\norigins = ['http://login.example.com']\n",
         "[passkeys]\norigins = []\n",
+        "[passkeys]\norigins = ['https://localhost/']\n",  # the browser sends no slash
+        "[passkeys]\norigins = ['https://localhost:http']\n",
         "not toml at all [",
     ],
 )

@@ -79,8 +79,8 @@ def test_passkey_py_webauthn_from_json(benchmark, signed):
 @pytest.mark.benchmark(group="passkey_verify")
 def test_passkey_floor_bare_ecdsa(benchmark, signed):
     _, _, _, assertion, authenticator = signed
-    (entry,) = authenticator.credentials.values()
-    public = entry[2].public_key()
+    (credential,) = authenticator.credentials.values()
+    public = credential.key.public_key()
     answer = assertion["response"]
     signed_data = (
         from_b64u(answer["authenticatorData"])

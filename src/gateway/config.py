@@ -148,6 +148,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -314,18 +315,23 @@ class PasskeyConfig(_Section):
         if not self.origins:
             raise ValueError("passkeys.origins: at least one origin")
         for origin in self.origins:
-            scheme, _, rest = origin.partition("://")
-            if scheme not in ("https", "http"):
-                if not origin.startswith("android:apk-key-hash:"):
-                    raise ValueError(f"passkeys.origins: {origin!r} is not an https origin")
+            if origin.startswith("android:apk-key-hash:"):
                 continue
-            host = rest.rsplit(":", 1)[0] if rest.count(":") == 1 else rest
-            port = rest[len(host) + 1 :]
-            if not _DOMAIN.fullmatch(host) or (port and not port.isdigit()):
+            parts = urlsplit(origin)
+            try:
+                port = parts.port  # a ValueError when it is not a number
+            except ValueError:
+                port = -1
+            host = parts.hostname or ""
+            # An origin is compared to the browser's as a string: exactly
+            # scheme://host[:port], nothing after it.
+            if origin != f"{parts.scheme}://{host}" + (f":{port}" if port else ""):
                 raise ValueError(f"passkeys.origins: {origin!r} is not scheme://host[:port]")
+            if parts.scheme not in ("https", "http") or not _DOMAIN.fullmatch(host):
+                raise ValueError(f"passkeys.origins: {origin!r} is not an https origin")
             if host != rp_id and not host.endswith("." + rp_id):
                 raise ValueError(f"passkeys.origins: {origin!r} is not on rp_id {rp_id!r}")
-            if scheme == "http" and host != "localhost":
+            if parts.scheme == "http" and host != "localhost":
                 raise ValueError(f"passkeys.origins: {origin!r}: http only on localhost")
 
 

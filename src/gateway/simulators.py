@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,16 @@ class Phone:
         return offline_response(secret, challenge, pin)
 
 
+@dataclass
+class SoftCredential:
+    """One passkey an authenticator holds."""
+
+    rp_id: str
+    user_handle: bytes
+    key: ec.EllipticCurvePrivateKey = field(repr=False)
+    count: int = 0  # the sign counter
+
+
 class SoftAuthenticator:
     """A WebAuthn authenticator in software, as a browser would drive it:
     ``create`` answers creation options and ``get`` request options with the
@@ -159,8 +170,7 @@ class SoftAuthenticator:
     def __init__(self, *, synced: bool = False, verifies_user: bool = True) -> None:
         self.synced = synced
         self.verifies_user = verifies_user
-        # credential id -> (rp id, user handle, private key, sign count)
-        self.credentials: dict[bytes, list[Any]] = {}
+        self.credentials: dict[bytes, SoftCredential] = {}  # by credential id
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SoftAuthenticator:
@@ -171,12 +181,11 @@ class SoftAuthenticator:
         try:
             for entry in state.get("credentials", []):
                 key = serialization.load_der_private_key(from_b64u(entry["private_key"]), None)
-                authenticator.credentials[from_b64u(entry["id"])] = [
-                    str(entry["rp_id"]),
-                    from_b64u(entry["user_handle"]),
-                    key,
-                    int(entry["count"]),
-                ]
+                if not isinstance(key, ec.EllipticCurvePrivateKey):
+                    raise ValueError("a credential's key is not an EC key")
+                authenticator.credentials[from_b64u(entry["id"])] = SoftCredential(
+                    str(entry["rp_id"]), from_b64u(entry["user_handle"]), key, int(entry["count"])
+                )
         except (KeyError, TypeError, ValueError) as exc:
             raise DeviceFileError(f"not a passkey file: {exc}") from None
         return authenticator
@@ -191,18 +200,18 @@ class SoftAuthenticator:
             "credentials": [
                 {
                     "id": b64u(cid),
-                    "rp_id": rp_id,
-                    "user_handle": b64u(handle),
-                    "private_key": b64u(key.private_bytes(*der, serialization.NoEncryption())),
-                    "count": count,
+                    "rp_id": c.rp_id,
+                    "user_handle": b64u(c.user_handle),
+                    "private_key": b64u(c.key.private_bytes(*der, serialization.NoEncryption())),
+                    "count": c.count,
                 }
-                for cid, (rp_id, handle, key, count) in self.credentials.items()
+                for cid, c in self.credentials.items()
             ],
         }
 
     def clone(self) -> SoftAuthenticator:
         twin = SoftAuthenticator(synced=self.synced, verifies_user=self.verifies_user)
-        twin.credentials = {k: list(v) for k, v in self.credentials.items()}
+        twin.credentials = {k: replace(c) for k, c in self.credentials.items()}
         return twin
 
     def create(
@@ -216,63 +225,58 @@ class SoftAuthenticator:
             raise ValueError("InvalidStateError: a credential of this authenticator is excluded")
         key = ec.generate_private_key(ec.SECP256R1())
         numbers = key.public_key().public_numbers()
-        cose = {
-            1: 2,
-            3: -7,
-            -1: 1,
-            -2: numbers.x.to_bytes(32, "big"),
-            -3: numbers.y.to_bytes(32, "big"),
-        }
+        x, y = numbers.x.to_bytes(32, "big"), numbers.y.to_bytes(32, "big")
+        cose = {1: 2, 3: -7, -1: 1, -2: x, -3: y}  # EC2, ES256, P-256
         credential_id = credential_id or os.urandom(32)
-        user_handle = from_b64u(options["user"]["id"])
-        self.credentials[credential_id] = [rp_id, user_handle, key, 0]
+        self.credentials[credential_id] = SoftCredential(
+            rp_id, from_b64u(options["user"]["id"]), key
+        )
         attested = self.AAGUID + len(credential_id).to_bytes(2, "big") + credential_id
         auth_data = self._auth_data(rp_id, 0x40, 0) + attested + cbor2.dumps(cose)
-        client_data = self._client_data("webauthn.create", options["challenge"], origin)
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        return {
-            "id": b64u(credential_id),
-            "rawId": b64u(credential_id),
-            "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-            "response": {
-                "clientDataJSON": b64u(client_data),
-                "attestationObject": b64u(attestation),
-                "transports": ["internal", "hybrid"],
-            },
-        }
+        client_data = self._client_data("webauthn.create", options["challenge"], origin)
+        return self._credential(
+            credential_id,
+            client_data,
+            attestationObject=b64u(attestation),
+            transports=["internal", "hybrid"],
+        )
 
     def get(self, options: dict[str, Any], origin: str) -> dict[str, Any]:
         rp_id = options.get("rpId") or _host(origin)
         allowed = [from_b64u(c["id"]) for c in options.get("allowCredentials", ())]
         usable = [
             cid
-            for cid, (rp, *_) in self.credentials.items()
-            if rp == rp_id and (not allowed or cid in allowed)
+            for cid, c in self.credentials.items()
+            if c.rp_id == rp_id and (not allowed or cid in allowed)
         ]
         if not usable:
             raise ValueError("NotAllowedError: no credential of this authenticator is allowed")
         credential_id = usable[0]
-        entry = self.credentials[credential_id]
+        credential = self.credentials[credential_id]
         if not self.synced:
-            entry[3] += 1
-        auth_data = self._auth_data(rp_id, 0, entry[3])
+            credential.count += 1
+        auth_data = self._auth_data(rp_id, 0, credential.count)
         client_data = self._client_data("webauthn.get", options["challenge"], origin)
         signed = auth_data + hashlib.sha256(client_data).digest()
-        signature = entry[2].sign(signed, ec.ECDSA(hashes.SHA256()))
+        return self._credential(
+            credential_id,
+            client_data,
+            authenticatorData=b64u(auth_data),
+            signature=b64u(credential.key.sign(signed, ec.ECDSA(hashes.SHA256()))),
+            userHandle=b64u(credential.user_handle),
+        )
+
+    @staticmethod
+    def _credential(credential_id: bytes, client_data: bytes, **response: object) -> dict[str, Any]:
+        """``PublicKeyCredential.toJSON()`` with the authenticator's ``response``."""
         return {
             "id": b64u(credential_id),
             "rawId": b64u(credential_id),
             "type": "public-key",
             "authenticatorAttachment": "platform",
             "clientExtensionResults": {},
-            "response": {
-                "clientDataJSON": b64u(client_data),
-                "authenticatorData": b64u(auth_data),
-                "signature": b64u(signature),
-                "userHandle": b64u(entry[1]),
-            },
+            "response": {"clientDataJSON": b64u(client_data), **response},
         }
 
     def _auth_data(self, rp_id: str, flags: int, count: int) -> bytes:

@@ -53,6 +53,9 @@ def test_a_temporary_passcode_over_its_ten_days(own_gateway, username):
         gateway.public.post("/v1/withdrawals/check", json={"amount": "1"}, headers=cookie),
         gateway.public.post("/v1/api-keys", json={"name": "x", "scopes": []}, headers=cookie),
         gateway.public.get("/v1/api-keys", headers=cookie),
+        gateway.public.post("/v1/passkeys", json={}, headers=cookie),
+        gateway.public.get("/v1/passkeys", headers=cookie),
+        gateway.public.delete("/v1/passkeys/nosuchdevice", headers=cookie),
         gateway.public.get("/auth/verify", headers={**cookie, "X-Forwarded-Uri": "/"}),
     ):
         assert refused.status_code == 403 and refused.json()["error"] == "forbidden"

@@ -187,35 +187,32 @@ async def _after_password(
     if user.phone is not None:
         return await _push_login(ctx, client, user, ops, login_id, pool.now)
     if user.passkey is not None:
-        # The browser: the request options to the authenticator, its
-        # assertion (signed with the passkey's key) back as the response.
         method = "passkey"
-        shown = await ctx.request(
-            client,
-            ops.challenge,
-            json_request(ctx.target, "POST", f"/v1/login/{login_id}/challenge", {"method": method}),
-        )
-        if shown.status != 200:
-            return LoginOutcome(shown.status, _code(shown))
-        assertion = user.passkey.get(shown.json()["options"], PASSKEY_ORIGIN)
-        response = _json.encode(assertion).decode()
     elif user.card is not None:
-        # The card's holder: read the challenge off the screen, type the
-        # card's answer (the card simulator of the command-line tool).
         method = str(user.card["type"])
-        shown = await ctx.request(
-            client,
-            ops.challenge,
-            json_request(ctx.target, "POST", f"/v1/login/{login_id}/challenge", {"method": method}),
-        )
-        if shown.status != 200:
-            return LoginOutcome(shown.status, _code(shown))
-        response = card_response(user.card, shown.json()["challenge"], user.pin)
     else:
         method = "totp"
+    if method == "totp":
         step = pool.step
         user.last_step = step  # sent once, the step is burnt whatever the answer
         response = user.code(step)
+    else:
+        shown = await ctx.request(
+            client,
+            ops.challenge,
+            json_request(ctx.target, "POST", f"/v1/login/{login_id}/challenge", {"method": method}),
+        )
+        if shown.status != 200:
+            return LoginOutcome(shown.status, _code(shown))
+        if user.passkey is not None:
+            # The browser hands the request options to the authenticator and
+            # sends back its assertion, signed with the passkey's key.
+            assertion = user.passkey.get(shown.json()["options"], PASSKEY_ORIGIN)
+            response = _json.encode(assertion).decode()
+        else:
+            # The card's holder reads the challenge off the screen and types
+            # the card's answer (the command-line tool's card simulator).
+            response = card_response(user.card, shown.json()["challenge"], user.pin)
     answer = await ctx.request(
         client,
         ops.verify,

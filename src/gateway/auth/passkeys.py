@@ -5,14 +5,16 @@
     GET    /v1/passkeys                 -> the user's passkeys
     DELETE /v1/passkeys/{device_id}
 
-Only a full session registers one: not a session limited to printing the
-online card, and not one opened by an interim credential (a temporary
-passcode or the online card), since a passkey added then would outlast the
-reactivation that ends them. Each user has one WebAuthn user handle (32
-random bytes, kept as a store setting), so an authenticator holding a
-resident key for the user replaces it rather than adding a second. A
-credential id is registered to one account only (a store setting keyed by
-its SHA-256 names the device holding it).
+Only a full session registers or removes one (the HTTP layer refuses a
+session limited to printing the online card), and a session opened by an
+interim credential (a temporary passcode or the online card) registers
+none: a passkey added then would outlast the reactivation that ends them.
+
+Each user has one WebAuthn user handle (32 random bytes, kept as a store
+setting), so an authenticator holding a resident key for the user replaces
+it rather than adding a second. A credential id is registered to one
+account only (a store setting keyed by its SHA-256 names the device holding
+it).
 
 A new passkey is announced on the e-mail on record, so an added passkey
 never goes unnoticed.
@@ -72,7 +74,7 @@ class PasskeyDesk:
         """Start a registration: the options for ``navigator.credentials
         .create()``. A new request replaces the session's unfinished one."""
         self._may_register(session)
-        existing = await self._passkeys(session.username)
+        existing = await self.passkeys(session.username)
         self._room_for_one(existing)
         handle = await self._user_handle(session.username)
         now = self._clock.now()
@@ -86,7 +88,7 @@ class PasskeyDesk:
         return options
 
     async def register(
-        self, session: Session, credential: str | bytes, label: str | None
+        self, session: Session, credential: str | dict[str, Any], label: str | None
     ) -> tuple[Device, PasskeySecret]:
         """Finish the session's registration with the authenticator's
         credential; the ceremony is spent whatever the outcome."""
@@ -98,8 +100,8 @@ class PasskeyDesk:
         username = session.username
         handle = await self._user_handle(username)
         secret, sign_count = registered(self._config, credential, ceremony, handle)
-        existing = await self._passkeys(username)
-        held_by = CREDENTIAL + b64u(hashlib.sha256(secret.credential_id).digest())
+        existing = await self.passkeys(username)
+        held_by = _held_by(secret.credential_id)
         holder = await self._store.get_setting(held_by)
         if any(s.credential_id == secret.credential_id for _, s in existing) or (
             holder and await self._store.get_device(holder) is not None
@@ -117,19 +119,13 @@ class PasskeyDesk:
         await self._announce(username, device.label or "passkey")
         return device, secret
 
-    async def passkeys(self, username: str) -> list[tuple[Device, PasskeySecret]]:
-        return await self._passkeys(username)
-
     async def remove(self, session: Session, device_id: str) -> int:
         """Remove one of the user's passkeys and end the sessions it opened
         (this one too, if it did); returns how many ended."""
-        if session.scope is not None:
-            raise Forbidden("This session may only print the online security card")
-        found = [s for d, s in await self._passkeys(session.username) if d.device_id == device_id]
+        found = [s for d, s in await self.passkeys(session.username) if d.device_id == device_id]
         if not found or not await self._store.remove_device(device_id):
             raise NotFound("no such passkey")
-        held_by = CREDENTIAL + b64u(hashlib.sha256(found[0].credential_id).digest())
-        await self._store.put_setting(held_by, "")
+        await self._store.put_setting(_held_by(found[0].credential_id), "")
         ended = self._sessions.end_by_device(session.username, device_id)
         self._events.emit(
             "device_removed",
@@ -142,8 +138,6 @@ class PasskeyDesk:
         return ended
 
     def _may_register(self, session: Session) -> None:
-        if session.scope is not None:
-            raise Forbidden("This session may only print the online security card")
         if session.method in INTERIM_METHODS:
             raise Forbidden("Reactivate your security device before adding a passkey")
 
@@ -151,7 +145,7 @@ class PasskeyDesk:
         if len(existing) >= self._config.max_per_user:
             raise Forbidden(f"At most {self._config.max_per_user} passkeys; remove one first")
 
-    async def _passkeys(self, username: str) -> list[tuple[Device, PasskeySecret]]:
+    async def passkeys(self, username: str) -> list[tuple[Device, PasskeySecret]]:
         found = []
         for device in await self._store.devices_of(username):
             secret = passkey_of(device) if device.type == METHOD else None
@@ -179,3 +173,8 @@ class PasskeyDesk:
             "If this was not you, call client services at once."
         )
         self._notifier.send("email", user.email, text)
+
+
+def _held_by(credential_id: bytes) -> str:
+    """The store setting naming the device that holds ``credential_id``."""
+    return CREDENTIAL + b64u(hashlib.sha256(credential_id).digest())

@@ -155,16 +155,14 @@ def create_public_app(runtime: Runtime) -> HotPaths:
     @app.post("/v1/passkeys")
     async def register_passkey() -> Response:
         """``{}``: the creation options; ``{credential}``: the new passkey."""
-        session = sessions.authenticate(_token())
+        session = _full(sessions.authenticate(_token()))
         form = await body(schemas.PasskeyRegistration)
         desk = runtime.core.passkeys
         if form.credential is None:
             options = await desk.options(session)
             timeout = int(runtime.config.passkeys.timeout_seconds)
             return json(schemas.PasskeyOptions(options=options, expires_in=timeout))
-        credential = form.credential
-        text = credential if isinstance(credential, str) else msgspec.json.encode(credential)
-        device, secret = await desk.register(session, text, form.label)
+        device, secret = await desk.register(session, form.credential, form.label)
         return json(_passkey_info(device, secret), status=201)
 
     @app.get("/v1/passkeys")
@@ -175,7 +173,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
 
     @app.delete("/v1/passkeys/<device_id>")
     async def remove_passkey(device_id: str) -> Response:
-        session = sessions.authenticate(_token())
+        session = _full(sessions.authenticate(_token()))
         ended = await runtime.core.passkeys.remove(session, path_param(device_id))
         return json(schemas.DeviceRemoved(device_id=device_id, removed=True, sessions_ended=ended))
 

@@ -92,8 +92,8 @@ def test_a_forged_signature_is_a_plain_failure_without_alarm() -> None:
     challenge = factor.issue_challenge([device], NOW)
     # Same credential id, another key (and a low counter): not a clone, a forgery.
     impostor = authenticator.clone()
-    for entry in impostor.credentials.values():
-        entry[2] = ec.generate_private_key(ec.SECP256R1())
+    for credential in impostor.credentials.values():
+        credential.key = ec.generate_private_key(ec.SECP256R1())
     assertion = json.dumps(impostor.get(dict(challenge.options or {}), ORIGIN))
     result = factor.verify(device, assertion, NOW, challenge)
     assert not result.ok and result.alarm is None

@@ -19,8 +19,10 @@ refused, and the flow hears of it (``Verification.alarm``). Authenticators
 that keep no counter (synced passkeys) say 0 every time and are accepted as
 long as they never said more.
 
-Browser JSON is read with msgspec into fixed shapes first, so whatever a
-client sends costs one bounded decode before any signature is checked.
+The browser's JSON is read with py_webauthn's own parsers; a login's
+response is at most 4 KiB (``schemas.Response``), a registration's body at
+most ``[http] max_body_bytes``, and anything unreadable is a plain failure
+(``login_failed``) or ``bad_request``, never an exception.
 """
 
 from __future__ import annotations
@@ -39,30 +41,40 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
+from webauthn.helpers import (
+    parse_authentication_credential_json,
+    parse_registration_credential_json,
+)
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticationCredential,
-    AuthenticatorAssertionResponse,
-    AuthenticatorAttestationResponse,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
     PublicKeyCredentialDescriptor,
-    RegistrationCredential,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
 
 from gateway.auth.factors.base import FAILED, Challenge, Tier, Verification
 from gateway.config import PasskeyConfig
-from gateway.encoding import from_b64u
 from gateway.errors import BadRequest
 from gateway.store.base import Device
 
 CHALLENGE_BYTES = 32
 SIGN_COUNT_ALARM = "passkey_sign_count"  # a good signature with a stale counter: a clone
 _TRANSPORTS = {t.value: t for t in AuthenticatorTransport}
-# Anything py_webauthn may raise on input it cannot read.
-_UNREADABLE = (WebAuthnException, ValueError, TypeError, KeyError, IndexError, OverflowError)
+# Anything py_webauthn may raise on input it cannot read (RecursionError:
+# JSON nested deeper than the parser goes).
+_UNREADABLE = (
+    WebAuthnException,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
 
 
 class PasskeySecret(msgspec.Struct, frozen=True):
@@ -99,79 +111,13 @@ class Ceremony:
     expires_at: float
 
 
-# --- the browser's JSON (PublicKeyCredential.toJSON()) -----------------------------
-
-
-class _AssertionResponse(msgspec.Struct):
-    client_data_json: str = msgspec.field(name="clientDataJSON")
-    authenticator_data: str = msgspec.field(name="authenticatorData")
-    signature: str
-    user_handle: str | None = msgspec.field(default=None, name="userHandle")
-
-
-class _AttestationResponse(msgspec.Struct):
-    client_data_json: str = msgspec.field(name="clientDataJSON")
-    attestation_object: str = msgspec.field(name="attestationObject")
-    transports: list[str] = msgspec.field(default_factory=list)
-
-
-class _Assertion(msgspec.Struct):
-    raw_id: str = msgspec.field(name="rawId")
-    response: _AssertionResponse
-    type: str = "public-key"
-    id: str = ""
-
-
-class _Attestation(msgspec.Struct):
-    raw_id: str = msgspec.field(name="rawId")
-    response: _AttestationResponse
-    type: str = "public-key"
-    id: str = ""
-
-
-_assertion = msgspec.json.Decoder(_Assertion)
-_attestation = msgspec.json.Decoder(_Attestation)
-
-
-def read_assertion(text: str) -> AuthenticationCredential | None:
-    """The assertion in ``text``, or None when it is not one."""
+def read_assertion(credential: str) -> AuthenticationCredential | None:
+    """The assertion JSON (``PublicKeyCredential.toJSON()``) in
+    ``credential``, or None when it is not one."""
     try:
-        found = _assertion.decode(text)
-        answer = found.response
-        user_handle = from_b64u(answer.user_handle) if answer.user_handle else None
-        return AuthenticationCredential(
-            id=found.id or found.raw_id,
-            raw_id=from_b64u(found.raw_id),
-            response=AuthenticatorAssertionResponse(
-                client_data_json=from_b64u(answer.client_data_json),
-                authenticator_data=from_b64u(answer.authenticator_data),
-                signature=from_b64u(answer.signature),
-                user_handle=user_handle,
-            ),
-            type=found.type,  # type: ignore[arg-type]  # py_webauthn checks it
-        )
-    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError):
+        return parse_authentication_credential_json(credential)
+    except _UNREADABLE:
         return None
-
-
-def _read_attestation(text: str | bytes) -> RegistrationCredential:
-    try:
-        found = _attestation.decode(text)
-        answer = found.response
-        return RegistrationCredential(
-            id=found.id or found.raw_id,
-            raw_id=from_b64u(found.raw_id),
-            response=AuthenticatorAttestationResponse(
-                client_data_json=from_b64u(answer.client_data_json),
-                attestation_object=from_b64u(answer.attestation_object),
-                transports=[_TRANSPORTS[t] for t in answer.transports if t in _TRANSPORTS],
-            ),
-            type=found.type,  # type: ignore[arg-type]
-        )
-    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError):
-        raise BadRequest(
-            "credential: not a WebAuthn credential (PublicKeyCredential JSON)"
-        ) from None
 
 
 def _descriptor(secret: PasskeySecret) -> PublicKeyCredentialDescriptor:
@@ -215,11 +161,20 @@ def creation_options(
 
 
 def registered(
-    config: PasskeyConfig, credential: str | bytes, ceremony: Ceremony, user_handle: bytes
+    config: PasskeyConfig,
+    credential: str | dict[str, Any],
+    ceremony: Ceremony,
+    user_handle: bytes,
 ) -> tuple[PasskeySecret, int]:
-    """The passkey ``credential`` creates, and its first sign count; raises
+    """The passkey ``credential`` (``PublicKeyCredential.toJSON()``, as an
+    object or its JSON) creates, and its first sign count; raises
     ``BadRequest`` saying why when it does not verify."""
-    parsed = _read_attestation(credential)
+    try:
+        parsed = parse_registration_credential_json(credential)
+    except _UNREADABLE:
+        raise BadRequest(
+            "credential: not a WebAuthn credential (PublicKeyCredential JSON)"
+        ) from None
     try:
         verified = verify_registration_response(
             credential=parsed,
