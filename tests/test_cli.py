@@ -32,6 +32,11 @@ def cli(*args, gateway, stdin=None):
     )
 
 
+def logout(gateway, token):
+    answer = gateway.public.post("/v1/logout", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+
+
 def test_quick_start_from_nothing_to_a_session(live_gateway):
     added = cli(
         "user", "add", "alice", "--password", "-", gateway=live_gateway, stdin="secret123\n"
@@ -313,9 +318,7 @@ def test_the_card_simulator_issues_answers_and_logs_in(live_gateway, tmp_path, k
         json={"method": kind, "response": answered.stdout.strip()},
     )
     assert verified.status_code == 200, verified.text
-    live_gateway.public.post(
-        "/v1/logout", headers={"Authorization": f"Bearer {verified.json()['token']}"}
-    )
+    logout(live_gateway, verified.json()["token"])
     # And the whole login through the command line.
     logged_in = cli(
         "login",
@@ -423,9 +426,7 @@ def test_the_ib_key_phone_simulator(live_gateway, tmp_path):
         f"/v1/login/{login['login_id']}/verify", json={"method": "ibkey", "response": ""}
     )
     assert done.status_code == 200, done.text
-    live_gateway.public.post(
-        "/v1/logout", headers={"Authorization": f"Bearer {done.json()['token']}"}
-    )
+    logout(live_gateway, done.json()["token"])
     # Offline: the challenge typed into the phone, its answer typed back.
     login = live_gateway.public.post(
         "/v1/login", json={"username": "frank", "password": "secret123", "platform": "tws"}
@@ -448,9 +449,7 @@ def test_the_ib_key_phone_simulator(live_gateway, tmp_path):
         f"/v1/login/{login['login_id']}/verify", json={"method": "ibkey", "response": response}
     )
     assert done.status_code == 200, done.text
-    live_gateway.public.post(
-        "/v1/logout", headers={"Authorization": f"Bearer {done.json()['token']}"}
-    )
+    logout(live_gateway, done.json()["token"])
     # The whole push login from the command line; then a migration ends the old phone.
     logged_in = cli(
         "login",
@@ -495,7 +494,7 @@ def test_the_passkey_simulator_registers_from_a_session_and_logs_in(live_gateway
     assert registered.returncode == 0, registered.stderr
     assert "(laptop) registered" in registered.stdout
     assert key_file.stat().st_mode & 0o777 == 0o600
-    httpx.post(f"{live_gateway.public_url}/v1/logout", headers={"Authorization": f"Bearer {token}"})
+    logout(live_gateway, token)
     # Twice: the second login works only if the file kept the counter the
     # first one moved on (the gateway refuses a counter that does not rise).
     for count in (1, 2):
@@ -507,7 +506,4 @@ def test_the_passkey_simulator_registers_from_a_session_and_logs_in(live_gateway
         session = json.loads(logged_in.stdout)
         assert session["session"]["method"] == "passkey"
         assert json.loads(key_file.read_text())["credentials"][0]["count"] == count
-        httpx.post(
-            f"{live_gateway.public_url}/v1/logout",
-            headers={"Authorization": f"Bearer {session['token']}"},
-        )
+        logout(live_gateway, session["token"])
