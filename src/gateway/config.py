@@ -91,7 +91,10 @@ A full file with the defaults::
     idle_timeout_seconds = 30    # keep-alive: between requests
     body_timeout_seconds = 30    # between two pieces of a request body
     send_timeout_seconds = 30    # for the client to take an answer's next piece
-    trusted_proxies = []         # CIDRs whose X-Forwarded-For / Forwarded are believed
+    trusted_proxies = []         # CIDRs whose forwarded_header (and X-Forwarded-Host/-Proto/
+                                 # -Uri/-Method from forward-auth callers) are believed
+    forwarded_header = "x-forwarded-for"  # or "forwarded" (RFC 7239); never both
+    ipv6_prefix = 64             # per-address limits count IPv6 clients by this prefix
 
     [proxy]                      # upstream connections of the reverse proxy
     connect_timeout_seconds = 5
@@ -354,6 +357,9 @@ class HttpConfig(_Section):
     body_timeout_seconds: PositiveSeconds = 30.0
     send_timeout_seconds: PositiveSeconds = 30.0
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    # The one header a trusted proxy names the client in; the other is ignored.
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    ipv6_prefix: Annotated[int, msgspec.Meta(ge=32, le=128)] = 64
 
     def __post_init__(self) -> None:
         if (self.certfile is None) != (self.keyfile is None):
