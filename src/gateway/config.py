@@ -91,6 +91,12 @@ A full file with the defaults::
     idle_timeout_seconds = 30    # keep-alive: between requests
     body_timeout_seconds = 30    # between two pieces of a request body
     send_timeout_seconds = 30    # for the client to take an answer's next piece
+    request_timeout_seconds = 60 # a whole request (head and body) to the gateway's own endpoints
+    min_body_rate = 500          # bytes/s a body must keep up after body_timeout_seconds of
+                                 # grace (uploads to routes too); 0: none
+    max_connections_per_client = 256  # open connections of one address (trusted proxies: no cap)
+    max_event_streams_per_session = 4  # open GET /v1/session/events of one session ...
+    max_event_streams_per_client = 32  # ... and of one address; past either: rate_limited
     trusted_proxies = []         # CIDRs whose forwarded_header (and X-Forwarded-Host/-Proto/
                                  # -Uri/-Method from forward-auth callers) are believed
     forwarded_header = "x-forwarded-for"  # or "forwarded" (RFC 7239); never both
@@ -108,6 +114,7 @@ A full file with the defaults::
     api_key_scope = "app"        # API keys with this scope may pass (absent: none may)
     public = false               # true: no credential needed at all
     strip_prefix = false         # true: /app/x reaches the upstream as /x
+    keep_credentials = false     # true: the gateway's cookie, bearer token or API key go upstream too
     websocket = false            # allow WebSocket upgrades
     timeout_seconds = 60         # for the upstream to answer, and between pieces of its answer
     max_body_bytes = 1073741824  # request bodies streamed upstream
@@ -356,6 +363,11 @@ class HttpConfig(_Section):
     idle_timeout_seconds: PositiveSeconds = 30.0
     body_timeout_seconds: PositiveSeconds = 30.0
     send_timeout_seconds: PositiveSeconds = 30.0
+    request_timeout_seconds: PositiveSeconds = 60.0
+    min_body_rate: Annotated[float, msgspec.Meta(ge=0)] = 500.0
+    max_connections_per_client: PositiveInt = 256
+    max_event_streams_per_session: PositiveInt = 4
+    max_event_streams_per_client: PositiveInt = 32
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     # The one header a trusted proxy names the client in; the other is ignored.
     forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
@@ -387,6 +399,9 @@ class AccessRule(_Section):
 class RouteConfig(AccessRule):
     upstream: str = ""
     strip_prefix: bool = False
+    # The gateway's own credential (session cookie, bearer token, API key)
+    # goes upstream only when a route asks for it.
+    keep_credentials: bool = False
     websocket: bool = False
     timeout_seconds: PositiveSeconds = 60.0
     max_body_bytes: PositiveInt = 1 << 30

@@ -55,41 +55,46 @@ def find_credential(
     return None
 
 
-def session_token(headers: Iterable[tuple[bytes, bytes]], method: str = "GET") -> str | None:
+def session_token(
+    headers: Iterable[tuple[bytes, bytes]], method: str = "GET", host: bytes | None = None
+) -> str | None:
     """The session token of a request (an API key is not one). Raises
     ``Forbidden`` for a cross-site ``method`` request authenticated by the
     cookie."""
     credential = find_credential(headers, sessions_only=True)
     if credential is None:
         return None
-    if credential.from_cookie and method not in SAFE_METHODS and cross_site(headers):
+    if credential.from_cookie and method not in SAFE_METHODS and cross_site(headers, host):
         raise Forbidden("Cross-site request refused")
     return credential.token
 
 
-def cross_site(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """Whether a browser says the request came from another site's page."""
-    fetch_site = origin = host = forwarded_host = None
+def cross_site(headers: Iterable[tuple[bytes, bytes]], host: bytes | None = None) -> bool:
+    """Whether a browser says the request came from another site's page.
+
+    ``host`` is the host the client asked for, as the caller's edge knows it
+    (a trusted proxy's ``X-Forwarded-Host``, else ``Host``). Without it the
+    request's own headers say: ``X-Forwarded-Host`` (which the data plane
+    sets on what it relays, from the one source it trusts), else ``Host``."""
+    fetch_site = origin = own_host = forwarded_host = None
     for name, value in headers:
         if name == b"sec-fetch-site":
             fetch_site = value.strip().lower()
         elif name == b"origin":
             origin = value.strip().lower()
         elif name == b"host":
-            host = value.strip().lower()
+            own_host = value.strip().lower()
         elif name == b"x-forwarded-host":
-            # Behind a proxy (forward auth) the original host; a page on
-            # another site cannot set this header on a request it forges.
             forwarded_host = value.strip().lower()
-    host = forwarded_host or host
     if fetch_site is not None:
         return fetch_site not in _SAME_SITE_FETCH
     if origin is None:
         return False
+    asked = host.strip().lower() if host is not None else forwarded_host or own_host
     # "scheme://host[:port]"; the scheme is not compared, since a proxy in
     # front may have ended TLS. "null" (a sandboxed or file page) never matches.
     _, separator, authority = origin.partition(b"://")
-    return not separator or host is None or authority != host
+    return not separator or asked is None or authority != asked
 
 
 def _cookie_value(header: bytes) -> bytes | None:

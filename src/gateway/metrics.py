@@ -135,6 +135,11 @@ class Metrics:
         self.forward_auth = Counter(
             "gateway_forward_auth_total", "Forward-auth decisions.", ("decision",)
         )
+        self.login_admitted = Counter(
+            "gateway_login_admitted_total",
+            "Login requests let through to the control plane, by lane.",
+            ("lane",),
+        )
         self.proxy_requests = Counter(
             "gateway_proxy_requests_total",
             "Proxied requests by route and status class.",
@@ -171,6 +176,7 @@ class Metrics:
             self.lockouts,
             self.rate_limited,
             self.forward_auth,
+            self.login_admitted,
             self.proxy_requests,
             self.proxy_latency,
             self.upstream_errors,

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import trio
 
+from gateway.addresses import DEFAULT_IPV6_PREFIX, client_group
 from gateway.audit import AuditLog
 from gateway.auth.core import LoginCore
 from gateway.auth.events import SecurityEvent
@@ -66,8 +67,10 @@ class ThreadedHasher:
         limit: int,
         queue: int,
         per_client: int = 4,
+        ipv6_prefix: int = DEFAULT_IPV6_PREFIX,
     ) -> None:
         self._hasher = hasher
+        self._ipv6_prefix = ipv6_prefix
         self._share = FairShare(limit, queue, per_client, "Too many logins in progress")
         self._threads = trio.CapacityLimiter(limit)
         self._support = trio.CapacityLimiter(1)
@@ -93,7 +96,7 @@ class ThreadedHasher:
     async def verify(
         self, password: str, encoded: str, *, client: str = "", trusted: bool = False
     ) -> bool:
-        async with self._share.slot(client, trusted):
+        async with self._share.slot(client_group(client, self._ipv6_prefix), trusted):
             self.hashes += 1
             return await trio.to_thread.run_sync(
                 self._hasher.verify, password, encoded, limiter=self._threads
@@ -167,7 +170,11 @@ class Runtime:
         argon2 = config.argon2
         limit = 1 if serialized(argon2.lanes) else argon2.max_concurrent_hashes
         hasher = ThreadedHasher(
-            password_hasher, limit, argon2.max_queued_hashes, argon2.max_hashes_per_client
+            password_hasher,
+            limit,
+            argon2.max_queued_hashes,
+            argon2.max_hashes_per_client,
+            config.http.ipv6_prefix,
         )
         core = LoginCore.build(
             config,

@@ -12,6 +12,7 @@ from gateway.clock import TestClock
 from gateway.config import LoginAdmissionConfig
 from gateway.edge.admission import LoginAdmission
 from gateway.edge.listener import ConnectionLimits, Request
+from gateway.edge.paths import decide
 from gateway.errors import RateLimited
 
 COOKIES = DeviceCookies(bytes(32), TestClock())
@@ -30,27 +31,34 @@ def admission(**config: float) -> LoginAdmission:
     return LoginAdmission(LoginAdmissionConfig(**config), COOKIES)  # type: ignore[arg-type]
 
 
+def lane(gate: LoginAdmission, method: str, target: bytes) -> object:
+    return gate.lane(method, decide(target).path)
+
+
 def test_the_lanes() -> None:
     gate = admission()
-    assert gate.lane(request("POST", b"/v1/login")) is gate.password
-    assert gate.lane(request("POST", b"/v1/login?x=1")) is gate.password
-    assert gate.lane(request("POST", b"/v1/login/abc/verify")) is gate.steps
-    assert gate.lane(request("GET", b"/v1/login/abc")) is None
-    assert gate.lane(request("POST", b"/v1/logout")) is None
-    assert gate.lane(request("GET", b"/healthz")) is None
+    assert lane(gate, "POST", b"/v1/login") is gate.password
+    assert lane(gate, "POST", b"/v1/login?x=1") is gate.password
+    assert lane(gate, "POST", b"/v1/%6cogin") is gate.password
+    assert lane(gate, "POST", b"/v1/%6C%6Fgin?x") is gate.password
+    assert lane(gate, "POST", b"/v1/login/abc/verify") is gate.steps
+    assert lane(gate, "GET", b"/v1/login/abc") is None
+    assert lane(gate, "POST", b"/v1/logout") is None
+    assert lane(gate, "GET", b"/healthz") is None
 
 
 def test_trust_needs_a_valid_cookie_for_the_username_in_the_body() -> None:
     gate = admission()
     cookie = COOKIES.issue("alice")
     login = request("POST", b"/v1/login", cookie)
-    assert gate.trusted(login, b'{"username": "alice", "password": "x"}')
-    assert not gate.trusted(login, b'{"username": "bob", "password": "x"}')
-    assert not gate.trusted(request("POST", b"/v1/login"), b'{"username": "alice"}')
-    forged = request("POST", b"/v1/login", cookie[:-2] + "AA")
-    assert not gate.trusted(forged, b'{"username": "alice"}')
+    path = b"/v1/login"
+    assert gate.trusted(login, path, b'{"username": "alice", "password": "x"}')
+    assert not gate.trusted(login, path, b'{"username": "bob", "password": "x"}')
+    assert not gate.trusted(request("POST", path), path, b'{"username": "alice"}')
+    forged = request("POST", path, cookie[:-2] + "AA")
+    assert not gate.trusted(forged, path, b'{"username": "alice"}')
     for body in (None, b"", b"not json", b"[]", b'{"username": 5}', b"\xff\xfe"):
-        assert not gate.trusted(login, body)
+        assert not gate.trusted(login, path, body)
 
 
 async def test_a_code_check_never_waits_behind_password_steps() -> None:

@@ -1,15 +1,29 @@
-"""GET /auth/verify end to end: sessions, API keys, rules, redirects."""
+"""GET /auth/verify end to end: sessions, API keys, rules, redirects, and
+who may describe the request it decides on."""
 
 from urllib.parse import parse_qs, urlsplit
 
-from tests.edge.conftest import session_token
+import httpx
+import pytest
+
+from tests.edge.conftest import TRUSTED_PROXY, session_token
+
+
+def as_proxy(gateway) -> httpx.Client:
+    """A client calling from the configured trusted proxy's address."""
+    return httpx.Client(
+        base_url=gateway.public_url,
+        transport=httpx.HTTPTransport(local_address=TRUSTED_PROXY),
+    )
+
+
+def verify_raw(gateway, headers):
+    with as_proxy(gateway) as proxy:
+        return proxy.get("/auth/verify", headers=headers)
 
 
 def verify(gateway, uri="/", method="GET", **headers):
-    return gateway.public.get(
-        "/auth/verify",
-        headers={"X-Forwarded-Method": method, "X-Forwarded-Uri": uri, **headers},
-    )
+    return verify_raw(gateway, {"X-Forwarded-Method": method, "X-Forwarded-Uri": uri, **headers})
 
 
 def test_a_live_session_is_allowed_with_identity_headers(gateway, username):
@@ -57,9 +71,7 @@ def test_browsers_behind_traefik_or_caddy_are_sent_to_the_login_page(gateway):
 
 def test_the_nginx_style_request_gets_401_even_for_browsers(gateway):
     # nginx auth_request only understands 2xx/401/403: its recipe maps 401.
-    answer = gateway.public.get(
-        "/auth/verify", headers={"X-Original-URI": "/x", "Accept": "text/html"}
-    )
+    answer = verify_raw(gateway, {"X-Original-URI": "/x", "Accept": "text/html"})
     assert answer.status_code == 401
 
 
@@ -113,12 +125,100 @@ def test_client_sent_identity_headers_do_not_count(gateway):
     assert answer.status_code == 401
 
 
-def test_rules_match_the_path_the_proxy_will_serve(gateway, username):
-    # nginx resolves /open/../trade before routing but sends the raw URI:
-    # a public rule must not open the trading one.
+SNEAKY_PATHS = [
+    "/open/../trade/x",
+    "/open/%2e%2e/trade/x",
+    "/open/./../trade",
+    "//trade/x",
+    "/open/..;/trade/x",
+    "/open;x/../trade",
+    "/open%2f..%2ftrade",
+    "/open/%252e%252e/trade",
+    "/open\\..\\trade",
+    "/open./x",
+    "/trade/x%00",
+]
+
+
+def test_path_forms_servers_read_differently_are_refused(gateway, username):
+    # nginx resolves /open/../trade before routing but passes the raw URI
+    # on: a public rule must not open the trading one, in any spelling.
     gateway.create_user(username)
     portal = {"Cookie": f"gw_session={session_token(gateway, username, platform='portal')}"}
-    for sneaky in ("/open/../trade/x", "/open/%2e%2e/trade/x", "/open/./../trade", "//trade/x"):
-        assert verify(gateway, sneaky).status_code == 401, sneaky
-        assert verify(gateway, sneaky, **portal).status_code == 403, sneaky
-    assert verify(gateway, "/trade/../open/x").status_code == 200
+    for sneaky in SNEAKY_PATHS:
+        for headers in ({}, portal):
+            answer = verify(gateway, sneaky, **headers)
+            assert answer.status_code == 400, (sneaky, answer.text)
+            assert answer.json()["error"] == "bad_request"
+
+
+def test_escaped_unreserved_characters_are_decided_on_decoded(gateway, username):
+    gateway.create_user(username)
+    portal = {"Cookie": f"gw_session={session_token(gateway, username, platform='portal')}"}
+    # /%74rade is /trade to every server: the trading rule applies.
+    assert verify(gateway, "/%74rade/x", **portal).status_code == 403
+    assert verify(gateway, "/%74rade/x").status_code == 401
+    # Case is not folded: /TRADE is not /trade (rules match as written).
+    assert verify(gateway, "/TRADE/x", **portal).status_code == 200
+
+
+def test_only_a_trusted_proxy_may_describe_the_request(gateway, username):
+    # Straight from a client (not in trusted_proxies), the headers that name
+    # the request would let it choose the rule it is judged by.
+    gateway.create_user(username)
+    portal = session_token(gateway, username, platform="portal")
+    answer = gateway.public.get(
+        "/auth/verify",
+        headers={"X-Forwarded-Uri": "/open/x", "Cookie": f"gw_session={portal}"},
+    )
+    assert answer.status_code == 403
+    assert answer.json()["error"] == "forbidden"
+    assert "x-auth-user" not in answer.headers
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        # nginx passes the client's own X-Forwarded-* to auth_request beside
+        # the recipe's X-Original-*: two different answers are refused.
+        {"X-Original-URI": "/trade/x", "X-Forwarded-Uri": "/open/x"},
+        {"X-Original-URI": "/open/x", "X-Forwarded-Uri": "/trade/x"},
+        {
+            "X-Original-URI": "/trade/x",
+            "X-Original-Method": "GET",
+            "X-Forwarded-Uri": "/trade/x",
+            "X-Forwarded-Method": "DELETE",
+        },
+    ],
+)
+def test_conflicting_descriptions_are_refused_not_resolved(gateway, forged):
+    answer = verify_raw(gateway, forged)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "bad_request"
+
+
+def test_the_same_header_twice_with_two_values_is_refused(gateway):
+    with as_proxy(gateway) as proxy:
+        answer = proxy.get(
+            "/auth/verify",
+            headers=[("X-Forwarded-Uri", "/trade/x"), ("X-Forwarded-Uri", "/open/x")],
+        )
+    assert answer.status_code == 400
+
+
+def test_a_get_only_key_cannot_delete_through_a_forged_method(gateway, username):
+    gateway.create_user(username)
+    created = gateway.admin.post(
+        f"/admin/v1/users/{username}/api-keys",
+        json={"name": "reader", "scopes": [{"route": "app", "methods": ["GET"]}]},
+    ).json()
+    key = {"X-API-Key": created["key"]}
+    assert verify(gateway, "/x", "GET", **key).status_code == 200
+    assert verify(gateway, "/x", "DELETE", **key).status_code == 403
+    both = {"X-Original-Method": "DELETE", "X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/x"}
+    assert verify_raw(gateway, {**both, **key}).status_code == 400
+
+
+def test_a_forward_auth_call_must_name_the_request(gateway):
+    answer = verify_raw(gateway, {"Accept": "application/json"})
+    assert answer.status_code == 400

@@ -51,6 +51,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     answer = {
         "method": scope["method"],
         "path": path,
+        "raw_path": scope.get("raw_path", b"").decode("latin-1"),
         "query": scope["query_string"].decode("latin-1"),
         "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
         "body_bytes": seen,

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.auth.apikeys import ApiKeyRegistry
+from gateway.auth.apikeys import ApiKeyRegistry, ScopeReach
 from gateway.auth.events import EventBus
 from gateway.auth.factors import Factor, default_factors
 from gateway.auth.flow import LoginFlow
@@ -66,7 +66,9 @@ class LoginCore:
         ``RefillClock``). ``device_key``: the key of trusted-device cookies
         (default: a random one, good for this process only)."""
         events = EventBus()
-        api_keys = ApiKeyRegistry(store, clock, config.api_keys, events=events)
+        api_keys = ApiKeyRegistry(
+            store, clock, config.api_keys, events=events, reach=ScopeReach.of(config)
+        )
         factors = default_factors(config.totp, config.sms, config.passkeys)
         sessions = SessionRegistry(clock, config.sessions)
         guard = LockoutGuard(LockoutPolicy.from_config(config.lockout), store, clock)
@@ -76,7 +78,9 @@ class LoginCore:
             sessions=sessions,
             hasher=hasher,
             guard=guard,
-            limits=LoginRateLimits(bucket_clock or clock, config.rate_limits),
+            limits=LoginRateLimits(
+                bucket_clock or clock, config.rate_limits, config.http.ipv6_prefix
+            ),
             factors=factors,
             clock=clock,
             config=config.login,
@@ -111,6 +115,7 @@ class LoginCore:
             ibkey,
             clock,
             events,
+            api_keys=api_keys,
         )
         passkeys = PasskeyDesk(store, config.passkeys, clock, events, sessions, outbox)
         return cls(

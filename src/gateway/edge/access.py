@@ -74,9 +74,11 @@ class AccessControl:
         rule: AccessRule,
         method: str,
         headers: Sequence[tuple[bytes, bytes]],
+        host: bytes | None,
     ) -> Principal | None:
         """The principal allowed through ``rule`` (``None`` for a public
-        rule with no credential). Raises ``Unauthenticated`` (or
+        rule with no credential); ``host`` is the host the client asked for,
+        from the one source the edge believes. Raises ``Unauthenticated`` (or
         ``SessionReplaced``/``SessionExpired``/``RateLimited``) or
         ``Forbidden``."""
         credential = find_credential(headers)
@@ -92,7 +94,7 @@ class AccessControl:
             if identity is None:
                 identity = self._remember(record.key_id, self._key_headers(record))
             return Principal(None, record, identity)
-        if credential.from_cookie and method not in SAFE_METHODS and cross_site(headers):
+        if credential.from_cookie and method not in SAFE_METHODS and cross_site(headers, host):
             raise Forbidden("Cross-site request refused")
         # Each request through the gateway is activity: it keeps the session.
         session = self.sessions.authenticate(credential.token, touch=True)

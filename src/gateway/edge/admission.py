@@ -57,23 +57,24 @@ class LoginAdmission:
         )
         self.timed_out = 0
 
-    def lane(self, request: Request) -> FairShare | None:
-        """The lane of a request, or ``None`` when it needs no admission."""
-        if request.method != "POST":
+    def lane(self, method: str, path: bytes) -> FairShare | None:
+        """The lane of a request (``path`` as the edge decided it:
+        ``/v1/%6cogin`` is ``/v1/login`` here too), or ``None`` when it
+        needs no admission."""
+        if method != "POST":
             return None
-        path = request.path
         if path in (LOGIN_PATH, ACTIVATION_PATH):
             return self.password
         if path.startswith(LOGIN_STEPS):
             return self.steps
         return None
 
-    def trusted(self, request: Request, body: bytes | None) -> bool:
+    def trusted(self, request: Request, path: bytes, body: bytes | None) -> bool:
         """Whether a password step carries a valid device cookie for the
         username it names (a body that does not parse is not trusted; the
         control plane will say what is wrong with it)."""
         cookie = device_cookie(request.headers)
-        if cookie is None or not body or request.path != LOGIN_PATH:
+        if cookie is None or not body or path != LOGIN_PATH:
             return False
         try:
             username = _decode_username(body).username

@@ -17,19 +17,21 @@ from urllib.parse import quote
 import trio
 
 from gateway import schemas
+from gateway.addresses import client_group
 from gateway.auth.sessions import Session, SessionRegistry
 from gateway.config import AccessRule, Config, RouteConfig
 from gateway.credentials import session_token
 from gateway.edge.access import AccessControl, PrefixTable, Principal
 from gateway.edge.admission import LoginAdmission
+from gateway.edge.forward_auth import original_request
 from gateway.edge.forwarded import TrustedProxies
 from gateway.edge.listener import HttpConnection, Request
-from gateway.edge.paths import has_dot_segments, normalize
+from gateway.edge.paths import Target, decide
 from gateway.edge.proxy import Exchange, forward, forward_websocket
 from gateway.edge.upstream import Origin, UpstreamError, UpstreamPool, UpstreamTimeout
 from gateway.edge.watchdog import Watchdog
 from gateway.edge.wire import ProtocolError, encode_headers
-from gateway.errors import BadRequest, GatewayError, RateLimited, Unauthenticated
+from gateway.errors import BadRequest, Forbidden, GatewayError, RateLimited, Unauthenticated
 from gateway.http.wire import JSON, encode, error_response
 from gateway.metrics import Metrics
 
@@ -97,7 +99,8 @@ class DataPlane:
         self._control = control_plane
         self._session_status = session_status
         self._health = health
-        self._trusted = TrustedProxies(config.http.trusted_proxies)
+        self._trusted = TrustedProxies(config.http.trusted_proxies, config.http.forwarded_header)
+        self._ipv6_prefix = config.http.ipv6_prefix
         self._body_limit = config.http.max_body_bytes
         proxy = config.proxy
         self.routes = PrefixTable(
@@ -132,7 +135,10 @@ class DataPlane:
 
     async def __call__(self, request: Request, connection: HttpConnection) -> None:
         try:
-            path = request.path
+            # Every decision below is on this path, and it is the one sent
+            # on (paths.py): one normalizer for every part of the edge.
+            decided = decide(request.target)
+            path = decided.path
             own = self._own.get(path)
             if own is not None:
                 allowed, handler = own
@@ -147,11 +153,9 @@ class DataPlane:
                 return
             matched = self.routes.match(path)
             if matched is not None:
-                if has_dot_segments(path):
-                    raise BadRequest("Paths with . or .. segments are not proxied")
-                await self._proxy(request, connection, matched[0], matched[1])
+                await self._proxy(request, connection, decided, matched[0], matched[1])
             else:
-                await self._relay(request, connection)
+                await self._relay(request, connection, decided)
         except ProtocolError:
             raise
         except GatewayError as error:
@@ -171,6 +175,15 @@ class DataPlane:
     def _client(self, request: Request, connection: HttpConnection) -> str:
         return self._trusted.client_address(connection.peer, request.headers)
 
+    def _host(self, request: Request, connection: HttpConnection) -> bytes:
+        """The host the client asked for: a trusted proxy's
+        ``X-Forwarded-Host``, else the request's own ``Host``."""
+        if self._trusted and self._trusted.trusts(connection.peer):
+            forwarded = request.header(b"x-forwarded-host")
+            if forwarded is not None:
+                return forwarded
+        return request.header(b"host") or b""
+
     async def _answer_error(
         self, request: Request, connection: HttpConnection, error: GatewayError
     ) -> None:
@@ -181,11 +194,12 @@ class DataPlane:
         await connection.respond(request, status, headers, body)
 
     async def _check_session(self, request: Request, connection: HttpConnection) -> None:
-        session = self._sessions.authenticate(_session_token(request))
+        # GET and HEAD only: no cross-site check, so no host to find
+        session = self._sessions.authenticate(_session_token(request, b""))
         await connection.respond(request, 200, _JSON_HEADERS, self._status_body(session))
 
     async def _tickle(self, request: Request, connection: HttpConnection) -> None:
-        session = self._sessions.tickle(_session_token(request))
+        session = self._sessions.tickle(_session_token(request, self._host(request, connection)))
         await connection.respond(request, 200, _JSON_HEADERS, self._status_body(session))
 
     def _status_body(self, session: Session) -> bytes:
@@ -209,30 +223,22 @@ class DataPlane:
 
     async def _verify(self, request: Request, connection: HttpConnection) -> None:
         """Forward auth (nginx ``auth_request``, Traefik ``ForwardAuth``,
-        Caddy ``forward_auth``): the original request is described by
-        ``X-Forwarded-Method/-Proto/-Host/-Uri`` (Traefik, Caddy) or
-        ``X-Original-Method/-URI`` (the nginx recipe)."""
-        uri = request.header(b"x-forwarded-uri") or request.header(b"x-original-uri") or b"/"
-        method = (
-            (
-                request.header(b"x-forwarded-method")
-                or request.header(b"x-original-method")
-                or request.method.encode()
-            )
-            .decode("latin-1")
-            .upper()
-        )
-        end = uri.find(b"?")
-        matched = self.rules.match(normalize(uri if end < 0 else uri[:end]))
+        Caddy ``forward_auth``): the request to decide on is the one a
+        trusted proxy describes (``forward_auth.py``)."""
+        if not (self._trusted and self._trusted.trusts(connection.peer)):
+            self._metrics.forward_auth.inc("deny")
+            raise Forbidden("Forward auth answers the proxies in [http] trusted_proxies only")
+        original = original_request(request.headers, request.method)
+        matched = self.rules.match(original.target.path)
         rule = matched[1] if matched is not None else _DENY_ALL
+        host = original.host if original.host is not None else request.header(b"host") or b""
         try:
-            principal = self._access.authorize(rule, method, request.headers)
+            principal = self._access.authorize(rule, original.method, request.headers, host)
         except GatewayError as error:
-            if error.status == 401 and _wants_redirect(request):
+            if error.status == 401 and original.redirects and _wants_html(request):
                 self._metrics.forward_auth.inc("redirect")
-                await connection.respond(
-                    request, 302, [(b"location", self._login_location(request, uri))], b""
-                )
+                location = self._login_location(original.proto, host, original.uri)
+                await connection.respond(request, 302, [(b"location", location)], b"")
                 return
             self._metrics.forward_auth.inc("deny" if error.status != 429 else "rate_limited")
             raise
@@ -240,23 +246,27 @@ class DataPlane:
         headers = principal.headers if principal is not None else b""
         await connection.respond(request, 200, headers, b"")
 
-    def _login_location(self, request: Request, uri: bytes) -> bytes:
-        proto = request.header(b"x-forwarded-proto") or b"http"
-        host = request.header(b"x-forwarded-host") or request.header(b"host") or b""
-        back = (proto + b"://" + host + uri).decode("latin-1")
+    def _login_location(self, proto: bytes | None, host: bytes, uri: bytes) -> bytes:
+        back = ((proto or b"http") + b"://" + host + uri).decode("latin-1")
         separator = "&" if "?" in self._login_url else "?"
         return (self._login_url + separator + "rd=" + quote(back, safe="")).encode("latin-1")
 
     # --- proxy and relay ---------------------------------------------------
 
     async def _proxy(
-        self, request: Request, connection: HttpConnection, prefix: bytes, route: Route
+        self,
+        request: Request,
+        connection: HttpConnection,
+        decided: Target,
+        prefix: bytes,
+        route: Route,
     ) -> None:
         config = route.config
         started = time.perf_counter()
-        principal = self._access.authorize(config, request.method, request.headers)
+        host = self._host(request, connection)
+        principal = self._access.authorize(config, request.method, request.headers, host)
         request.allow_body(config.max_body_bytes)
-        target = request.target
+        target = decided.target
         if config.strip_prefix:
             target = target[len(prefix) :]
             if not target.startswith(b"/"):
@@ -268,7 +278,7 @@ class DataPlane:
             extra=principal.headers if principal is not None else b"",
             client_ip=client,
             trusted_peer=bool(self._trusted) and self._trusted.trusts(connection.peer),
-            strip_credentials=True,
+            strip_credentials=not config.keep_credentials,
             timeout=config.timeout_seconds,
             websocket=request.upgrade and config.websocket,
         )
@@ -312,7 +322,7 @@ class DataPlane:
         self._metrics.upstream_errors.inc(route, kind)
         log.warning("upstream %s: %s", route, error)
 
-    async def _relay(self, request: Request, connection: HttpConnection) -> None:
+    async def _relay(self, request: Request, connection: HttpConnection, decided: Target) -> None:
         """Everything that is not the data plane's goes to the control plane,
         with the client's address in a header only it reads; login requests
         wait their turn for admission first (``admission.py``)."""
@@ -321,28 +331,34 @@ class DataPlane:
             connection.keep_alive = False
         client = self._client(request, connection)
         exchange = Exchange(
-            path=request.target,
+            path=decided.target,
             extra=b"%s: %s\r\n" % (CLIENT_HEADER, client.encode()),
             client_ip=connection.peer,
             trusted_peer=False,
             strip_credentials=False,
             timeout=3600.0,  # event streams stay open as long as their session
         )
-        lane = self._admission.lane(request)
+        lane = self._admission.lane(request.method, decided.path)
         try:
             if lane is None:
                 await forward(request, connection, self._control, exchange, buffer_body=True)
                 return
             body = await request.read_body() if request.has_body else None
-            trusted = lane is self._admission.password and self._admission.trusted(request, body)
+            trusted = lane is self._admission.password and self._admission.trusted(
+                request, decided.path, body
+            )
+            group = client_group(client, self._ipv6_prefix)
             try:
-                admitted = await self._admission.enter(lane, client, trusted)
+                admitted = await self._admission.enter(lane, group, trusted)
             except RateLimited as refusal:
                 self._metrics.rate_limited.inc("login_admission")
                 status, headers, payload = error_response(refusal)
                 headers = [(k, v) for k, v in headers if k != b"content-length"]
                 await connection.respond(request, status, headers, payload)
                 return
+            self._metrics.login_admitted.inc(
+                "password" if lane is self._admission.password else "steps"
+            )
             async with admitted:
                 await forward(request, connection, self._control, exchange, body=body)
         except UpstreamError as error:
@@ -353,18 +369,16 @@ class DataPlane:
 _DENY_ALL = AccessRule(prefix="/", session="none")
 
 
-def _wants_redirect(request: Request) -> bool:
+def _wants_html(request: Request) -> bool:
     """Browsers behind Traefik or Caddy (which pass ``X-Forwarded-Uri``)
     are sent to the login page; API clients, and the nginx recipe (which
     maps 401 to the redirect itself), get the 401."""
-    if request.header(b"x-forwarded-uri") is None:
-        return False
     accept = request.header(b"accept") or b""
     return b"text/html" in accept
 
 
-def _session_token(request: Request) -> str:
-    token = session_token(request.headers, request.method)
+def _session_token(request: Request, host: bytes) -> str:
+    token = session_token(request.headers, request.method, host)
     if token is None:
         raise Unauthenticated()
     return token

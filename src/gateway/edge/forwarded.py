@@ -1,25 +1,30 @@
-"""Who the client is behind trusted proxies.
+"""Who the client is, behind trusted proxies.
 
-``X-Forwarded-For`` and ``Forwarded`` are believed only when the peer that
-sent them is a configured trusted proxy (default: none). The client is then
-the right-most address that is not itself a trusted proxy, so a client
-cannot dodge the per-IP buckets by sending a forged header of its own: a
+The client's address comes from one header, ``[http] forwarded_header``
+(``x-forwarded-for`` by default, or ``forwarded``, RFC 7239), and only when
+the peer that sent it is a configured trusted proxy (default: none). The
+other header is never read: were both believed, a client could send the one
+its proxy does not rewrite and pick its own address. The client is the
+right-most address that is not itself a trusted proxy, so a client cannot
+dodge the per-address limits by sending a forged header of its own: a
 trusted proxy appends the address it saw to whatever the client sent.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class TrustedProxies:
-    def __init__(self, networks: Iterable[str] = ()) -> None:
+    def __init__(self, networks: Iterable[str] = (), header: str = "x-forwarded-for") -> None:
         self._networks: tuple[Network, ...] = tuple(
             ipaddress.ip_network(n, strict=False) for n in networks
         )
+        self._header = header.lower().encode()
+        self._rfc7239 = self._header == b"forwarded"
         self._cache: dict[str, bool] = {}
 
     def __bool__(self) -> bool:
@@ -29,28 +34,33 @@ class TrustedProxies:
         known = self._cache.get(address)
         if known is None:
             try:
-                ip = ipaddress.ip_address(address)
+                ip = ipaddress.ip_address(address.partition("%")[0])
             except ValueError:
                 known = False
             else:
-                known = any(ip in network for network in self._networks)
+                mapped = getattr(ip, "ipv4_mapped", None)
+                candidates = (ip,) if mapped is None else (ip, mapped)
+                known = any(
+                    c.version == n.version and c in n for c in candidates for n in self._networks
+                )
             if len(self._cache) < 4096:
                 self._cache[address] = known
         return known
 
-    def client_address(self, peer: str, headers: list[tuple[bytes, bytes]]) -> str:
+    def client_address(self, peer: str, headers: Sequence[tuple[bytes, bytes]]) -> str:
         """The client's address: ``peer`` unless it is a trusted proxy that
-        says whom it forwards for."""
+        says whom it forwards for in the configured header."""
         if not self._networks or not self.trusts(peer):
             return peer
-        hops: list[str] = []
-        forwarded: list[str] = []
+        chain: list[str] = []
+        wanted = self._header
         for name, value in headers:
-            if name == b"x-forwarded-for":
-                hops.extend(part.strip() for part in value.decode("latin-1").split(","))
-            elif name == b"forwarded":
-                forwarded.extend(_forwarded_for(value.decode("latin-1")))
-        chain = forwarded or hops  # RFC 7239 wins when both are sent
+            if name == wanted:
+                text = value.decode("latin-1")
+                if self._rfc7239:
+                    chain.extend(_forwarded_for(text))
+                else:
+                    chain.extend(part.strip() for part in text.split(","))
         for entry in reversed(chain):
             address = _bare(entry)
             if address is None:

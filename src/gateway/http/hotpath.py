@@ -86,8 +86,8 @@ class RelayedClient:
 
     On the internal socket (``trusted``) every request comes from the data
     plane, which puts the client's address in ``X-Gateway-Client``; on a
-    listener clients reach directly (``h2_bind``) the header is dropped, so
-    it cannot be forged there."""
+    listener clients reach directly (``h2_bind``) that header and
+    ``X-Forwarded-Host`` are dropped, so they cannot be forged there."""
 
     def __init__(self, app: ASGIApp, *, trusted: bool) -> None:
         self._app = app
@@ -97,15 +97,21 @@ class RelayedClient:
         if scope["type"] in ("http", "websocket"):
             headers = scope["headers"]
             relayed = [value for name, value in headers if name == _CLIENT_HEADER]
-            if relayed or self._trusted:
+            dropped = (_CLIENT_HEADER,) if self._trusted else _UNTRUSTED
+            if relayed or self._trusted or any(n == _FORWARDED_HOST for n, _ in headers):
                 scope = dict(scope)
-                scope["headers"] = [(n, v) for n, v in headers if n != _CLIENT_HEADER]
+                scope["headers"] = [(n, v) for n, v in headers if n not in dropped]
                 if self._trusted and relayed:
                     scope["client"] = (relayed[-1].decode("latin-1"), 0)
         await self._app(scope, receive, send)
 
 
 _CLIENT_HEADER = b"x-gateway-client"
+_FORWARDED_HOST = b"x-forwarded-host"
+# Where clients reach Hypercorn directly (h2_bind) nothing they send about
+# themselves is believed: the cross-site check reads X-Forwarded-Host only
+# as the data plane set it.
+_UNTRUSTED = (_CLIENT_HEADER, _FORWARDED_HOST)
 
 
 class ShieldedSend:
