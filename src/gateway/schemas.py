@@ -199,7 +199,11 @@ class PasswordReset(_Body, kw_only=True):
 
 
 class PasswordResetDone(_Body, kw_only=True):
+    """``api_keys_revoked``: how many of the user's API keys the reset
+    revoked (all of them: whoever held the account before minted them)."""
+
     reset: bool
+    api_keys_revoked: int
 
 
 class UsernameRecovery(_Body, kw_only=True):
@@ -318,6 +322,11 @@ class ApiKeyScopeBody(_Body, kw_only=True):
 
 
 class CreateApiKeyRequest(_Body, kw_only=True):
+    """From a session: only scopes a route or forward-auth rule names and
+    admits that session's kind in, and ``rate``/``burst`` no higher than the
+    configured defaults (``forbidden`` otherwise; support may grant any named
+    scope at any rate)."""
+
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     scopes: Annotated[list[ApiKeyScopeBody], msgspec.Meta(min_length=1, max_length=32)]
     rate: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] | None = None

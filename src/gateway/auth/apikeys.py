@@ -9,6 +9,13 @@ has its own token bucket; revoking a key takes effect on the next request.
 Lookups on the hot path are synchronous dictionary reads; creation and
 revocation write through to the store first, so a key survives a restart
 and a revoked one never comes back.
+
+Who may grant what: every scope of a key must be one that a route or
+forward-auth rule names (a key for nothing is a mistake). Support may grant
+any of them, at any rate. A session may grant only what it could use
+itself (``ScopeReach``), at no more than the configured rate and burst, and
+not when an interim credential opened it: a key outlives the session that
+made it.
 """
 
 from __future__ import annotations
@@ -17,13 +24,15 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import _fastcore
 from gateway.auth.events import EventBus
+from gateway.auth.factors.interim import INTERIM_METHODS
+from gateway.auth.sessions import Session, SessionKind
 from gateway.clock import Clock
-from gateway.config import ApiKeyConfig
+from gateway.config import AccessRule, ApiKeyConfig, Config
 from gateway.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthenticated
 from gateway.store.base import ApiKeyRecord, ApiKeyScope, Store
 
@@ -57,12 +66,43 @@ def validate_scopes(scopes: Sequence[ApiKeyScope]) -> tuple[ApiKeyScope, ...]:
     for scope in scopes:
         if not _SCOPE_NAME.match(scope.route):
             raise BadRequest(f"scope {scope.route!r}: lower-case letters, digits and _.:-")
-        methods = tuple(sorted({m.upper() for m in scope.methods}))
-        unknown = set(methods) - _METHODS
+        # Methods are matched as the request line spells them: "get" would
+        # never match, so it is refused rather than folded.
+        unknown = set(scope.methods) - _METHODS
         if unknown:
-            raise BadRequest(f"unknown methods {sorted(unknown)}")
-        checked.append(ApiKeyScope(scope.route, methods))
+            raise BadRequest(
+                f"scope {scope.route!r}: methods are upper-case HTTP methods, not {sorted(unknown)}"
+            )
+        checked.append(ApiKeyScope(scope.route, tuple(sorted(set(scope.methods)))))
     return tuple(checked)
+
+
+class ScopeReach:
+    """Which session kinds could use each API-key scope: those admitted by
+    at least one route or forward-auth rule that names the scope (a public
+    one admits every session, ``session = "none"`` none)."""
+
+    def __init__(self, rules: Iterable[AccessRule]) -> None:
+        kinds: dict[str, set[SessionKind]] = {}
+        for rule in rules:
+            if rule.api_key_scope is None:
+                continue
+            admitted = kinds.setdefault(rule.api_key_scope, set())
+            if rule.public or rule.session == "any":
+                admitted.update(SessionKind)
+            elif rule.session != "none":
+                admitted.add(SessionKind(rule.session))
+        self._kinds = {scope: frozenset(found) for scope, found in kinds.items()}
+
+    @classmethod
+    def of(cls, config: Config) -> ScopeReach:
+        return cls([*config.routes, *config.forward_auth.rules])
+
+    def named(self, scope: str) -> bool:
+        return scope in self._kinds
+
+    def admits(self, scope: str, kind: SessionKind) -> bool:
+        return kind in self._kinds.get(scope, ())
 
 
 class ApiKeyRegistry:
@@ -73,8 +113,11 @@ class ApiKeyRegistry:
         config: ApiKeyConfig | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         events: EventBus | None = None,
+        reach: ScopeReach | None = None,
     ) -> None:
         self._events = events if events is not None else EventBus()
+        # Without routes and rules no scope is named: no key can be granted.
+        self._reach = reach if reach is not None else ScopeReach(())
         # key id -> (when its use was last recorded, uses since)
         self._uses: dict[str, tuple[float, int]] = {}
         self._store = store
@@ -104,8 +147,12 @@ class ApiKeyRegistry:
         created_by: str,
         rate: float | None = None,
         burst: float | None = None,
+        holder: Session | None = None,
     ) -> NewApiKey:
+        """A new key; ``holder`` is the session asking for it (``None``:
+        support)."""
         checked = validate_scopes(scopes)
+        self._may_grant(checked, holder, rate, burst)
         if len(self.of_user(username)) >= self._config.max_per_user:
             raise Forbidden(f"a user has at most {self._config.max_per_user} API keys")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -125,6 +172,32 @@ class ApiKeyRegistry:
         self._index(record)
         return NewApiKey(token, record)
 
+    def _may_grant(
+        self,
+        scopes: Sequence[ApiKeyScope],
+        holder: Session | None,
+        rate: float | None,
+        burst: float | None,
+    ) -> None:
+        if holder is not None and (holder.scope is not None or holder.method in INTERIM_METHODS):
+            raise Forbidden("Reactivate your security device before creating an API key")
+        for scope in scopes:
+            if not self._reach.named(scope.route):
+                raise Forbidden(f"Scope {scope.route!r}: no route or forward-auth rule names it")
+            if holder is not None and not self._reach.admits(scope.route, holder.kind):
+                raise Forbidden(
+                    f"Scope {scope.route!r}: a {holder.kind} session cannot use it, "
+                    "so it cannot grant it"
+                )
+        if holder is not None and (
+            (rate is not None and rate > self._config.rate)
+            or (burst is not None and burst > self._config.burst)
+        ):
+            raise Forbidden(
+                f"A session may ask at most rate {self._config.rate:g} and burst "
+                f"{self._config.burst:g}; support may grant more"
+            )
+
     async def revoke(self, key_id: str, username: str | None = None) -> ApiKeyRecord:
         """Revoke a key (of ``username`` only, when given); ``not_found``
         otherwise, the same for a key of someone else."""
@@ -139,11 +212,19 @@ class ApiKeyRegistry:
         await self._store.remove_api_key(key_id)
         return record
 
-    async def revoke_all(self, username: str) -> int:
-        keys = self.of_user(username)
-        for record in keys:
+    async def revoke_all(self, username: str, *, by: str) -> int:
+        """Revoke every key of the user (an ``api_key_revoked`` event each);
+        returns how many."""
+        revoked = 0
+        for record in self.of_user(username):
+            if record.key_id not in self._by_id:
+                continue  # revoked by someone else meanwhile
             await self.revoke(record.key_id)
-        return len(keys)
+            revoked += 1
+            self._events.emit(
+                "api_key_revoked", self._clock.now(), username, key_id=record.key_id, by=by
+            )
+        return revoked
 
     def of_user(self, username: str) -> list[ApiKeyRecord]:
         return sorted(

@@ -7,9 +7,11 @@
   phone). With an IB Key active, the phone must also approve the reset (a
   push, as at login).
 - ``POST /v1/recovery/password/{id} {code, new_password}`` sets the new
-  password under the policy and ends every session of the user. A code is
-  good once and for ``CODE_SECONDS``; a wrong one counts toward the
-  lockout like a failed login, and ``TRIES`` wrong ones end the recovery.
+  password under the policy, ends every session of the user and revokes
+  every API key of the user (whoever held the account before the reset
+  opened and minted them). A code is good once and for ``CODE_SECONDS``; a
+  wrong one counts toward the lockout like a failed login, and ``TRIES``
+  wrong ones end the recovery.
 - ``POST /v1/recovery/username {email}`` sends the username to that e-mail
   if a user has it; the answer is the same either way.
 
@@ -23,6 +25,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import _fastcore
+from gateway.auth.apikeys import ApiKeyRegistry
 from gateway.auth.contacts import normalize_email
 from gateway.auth.events import EventBus
 from gateway.auth.factors.ibkey import PushTicket
@@ -62,8 +65,11 @@ class RecoveryDesk:
         ibkey: IbKeyService,
         clock: Clock,
         events: EventBus,
+        *,
+        api_keys: ApiKeyRegistry,
     ) -> None:
         self._store = store
+        self._api_keys = api_keys
         self._guard = guard
         self._hasher = hasher
         self._policy = policy
@@ -99,7 +105,8 @@ class RecoveryDesk:
 
     async def finish_password_reset(
         self, recovery_id: str, code: str, new_password: str, *, ip: str
-    ) -> None:
+    ) -> int:
+        """Set the new password; returns how many API keys were revoked."""
         now = self._clock.now()
         recovery = self._open.get(recovery_id)
         if recovery is None or now >= recovery.expires_at:
@@ -125,9 +132,12 @@ class RecoveryDesk:
             )
         del self._open[recovery_id]
         await self._store.set_password_hash(username, await self._hasher.hash(new_password))
+        # Sessions first: none of them can mint a key while the keys go.
         for session in self._sessions.sessions(username):
             self._sessions.end(session.session_id)
-        self._events.emit("password_reset", now, username, ip=ip)
+        revoked = await self._api_keys.revoke_all(username, by="password_reset")
+        self._events.emit("password_reset", now, username, ip=ip, api_keys_revoked=revoked)
+        return revoked
 
     async def send_username(self, email: str) -> None:
         """Send the username of the user with this e-mail, if there is one."""

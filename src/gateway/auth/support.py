@@ -46,7 +46,7 @@ from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy, check_us
 from gateway.auth.sessions import Session, SessionRegistry
 from gateway.clock import Clock
 from gateway.config import TotpConfig
-from gateway.errors import BadRequest, Forbidden, LoginFailed, NotFound
+from gateway.errors import BadRequest, Forbidden, LoginFailed, NotFound, Unauthenticated
 from gateway.store.base import AlreadyExists, ApiKeyScope, Device, Store, User
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -123,10 +123,18 @@ class SupportDesk:
         self._emit("user_created", username, account=account, by="support")
         return user
 
-    async def set_password(self, username: str, password: str) -> None:
+    async def set_password(self, username: str, password: str) -> int:
+        """Set a new password, as a recovery would: whoever held the account
+        before may have opened its sessions and minted its API keys, so the
+        sessions end and the keys are revoked. Returns how many keys."""
         await self._user(username)
         self._policy.check(password)
         await self._store.set_password_hash(username, await self._hasher.hash(password))
+        for session in self._sessions.sessions(username):
+            self._sessions.end(session.session_id)
+        revoked = await self.api_keys.revoke_all(username, by="support")
+        self._emit("password_set", username, by="support", api_keys_revoked=revoked)
+        return revoked
 
     async def enrol_totp(self, username: str, label: str | None = None) -> TotpEnrolment:
         await self._user(username)
@@ -352,11 +360,26 @@ class SupportDesk:
         by: str,
         rate: float | None = None,
         burst: float | None = None,
+        session: Session | None = None,
     ) -> NewApiKey:
+        """A key for the user, granted by support or by ``session`` (which
+        may grant only what it could use itself: ``ApiKeyRegistry``)."""
         user = await self._user(username)
         new = await self.api_keys.create(
-            username, user.account_id, name, scopes, created_by=by, rate=rate, burst=burst
+            username,
+            user.account_id,
+            name,
+            scopes,
+            created_by=by,
+            rate=rate,
+            burst=burst,
+            holder=session,
         )
+        if session is not None and self._sessions.get(session.session_id) is None:
+            # The session ended while the key was being written (a password
+            # reset, a logout): what it granted goes with it.
+            await self.api_keys.revoke(new.record.key_id)
+            raise Unauthenticated("The session ended")
         self._emit("api_key_created", username, key_id=new.record.key_id, by=by)
         return new
 

@@ -28,7 +28,7 @@ from gateway.auth.withdrawals import Standing, format_cents, parse_amount
 from gateway.credentials import SESSION_COOKIE
 from gateway.encoding import b64u
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthenticated
-from gateway.http.common import body, create_app, json, new_api_key, path_param
+from gateway.http.common import body, create_app, json, path_param
 from gateway.http.hotpath import HotPaths, Scope, request_token
 from gateway.http.openapi import openapi_document
 from gateway.http.wire import Headers, json_response
@@ -188,10 +188,10 @@ def create_public_app(runtime: Runtime) -> HotPaths:
     @app.post("/v1/recovery/password/<recovery_id>")
     async def reset_password(recovery_id: str) -> Response:
         form = await body(schemas.PasswordReset)
-        await runtime.core.recovery.finish_password_reset(
+        revoked = await runtime.core.recovery.finish_password_reset(
             path_param(recovery_id), form.code, form.new_password, ip=request.remote_addr or ""
         )
-        return json(schemas.PasswordResetDone(reset=True))
+        return json(schemas.PasswordResetDone(reset=True, api_keys_revoked=revoked))
 
     @app.post("/v1/recovery/username")
     async def recover_username() -> Response:
@@ -323,7 +323,17 @@ def create_public_app(runtime: Runtime) -> HotPaths:
     @app.post("/v1/api-keys")
     async def create_api_key() -> Response:
         session = _full(sessions.authenticate(_token()))
-        return await new_api_key(runtime.core.support, session.username, by="user")
+        form = await body(schemas.CreateApiKeyRequest)
+        new = await runtime.core.support.create_api_key(
+            session.username,
+            form.name,
+            schemas.api_key_scopes(form),
+            by="user",
+            rate=form.rate,
+            burst=form.burst,
+            session=session,
+        )
+        return json(schemas.api_key_info(new.record, new.token), status=201)
 
     @app.get("/v1/api-keys")
     async def list_api_keys() -> Response:

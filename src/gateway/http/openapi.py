@@ -156,7 +156,8 @@ PUBLIC: list[Operation] = [
         schemas.PasswordReset,
         {200: schemas.PasswordResetDone, 401: _E, 403: _E, 423: _E, 429: _E},
         "Set the new password with the code (wrong codes count like failed logins; with an "
-        "IB Key active its approval comes first: 403 until then); ends the user's sessions",
+        "IB Key active its approval comes first: 403 until then); ends the user's sessions "
+        "and revokes all the user's API keys at once (api_keys_revoked: how many)",
     ),
     (
         "post",
@@ -240,7 +241,12 @@ PUBLIC: list[Operation] = [
         "/v1/api-keys",
         schemas.CreateApiKeyRequest,
         {201: schemas.ApiKeyCreated, 400: _E, 401: _E, 403: _E},
-        "Create an API key for the session's user (the key is shown once)",
+        "Create an API key for the session's user (the key is shown once). A session grants "
+        "only what it could use itself: each scope must be the api_key_scope of a route or "
+        "forward-auth rule that admits this session's kind, rate and burst at most the "
+        "configured defaults, and a session opened by a temporary passcode or online card "
+        "grants nothing (403 forbidden, naming the scope); methods are upper-case HTTP "
+        "methods (400 otherwise)",
     ),
     ("get", "/v1/api-keys", None, {200: schemas.ApiKeyList, 401: _E}, "The user's API keys"),
     (
@@ -369,7 +375,8 @@ ADMIN: list[Operation] = [
         "/admin/v1/users/{username}/api-keys",
         schemas.CreateApiKeyRequest,
         {201: schemas.ApiKeyCreated, 400: _E, 403: _E, 404: _E},
-        "Create an API key for a user (the key is shown once)",
+        "Create an API key for a user (the key is shown once): any scope a route or "
+        "forward-auth rule names (403 for one none names), at any rate",
     ),
     (
         "get",
