@@ -16,8 +16,22 @@ Content-Length, bare LF, obs-fold, bad chunk sizes); every such refusal is a
 - a header-read deadline from a request's first byte (a slowloris holds its
   connection no longer than that), a body deadline between chunks, an idle
   keep-alive deadline between requests, a send deadline;
+- a whole-request deadline (head and body) for the gateway's own endpoints,
+  and for every body a minimum rate, as Apache's mod_reqtimeout has it: a
+  body may take ``body_timeout`` plus one second per ``min_body_rate``
+  bytes received (a route allowing big uploads gets the rate only);
 - keep-alive and pipelining as the client asks, ``Connection: close`` and
   HTTP/1.0 honoured.
+
+Beyond llhttp, as RFC 9112 asks: an HTTP/1.1 request needs exactly one
+Host (3.2), and HTTP/1.0 with Transfer-Encoding is faulty framing (6.1);
+both are 400 and a close. Trailers are dropped (llhttp reports them as
+headers after the body; they must never act as headers), and so are header
+names with ``_``, as nginx does by default: CGI, WSGI and PHP fold ``-`` and
+``_`` together, so ``X_Auth_User`` would pass for ``X-Auth-User`` upstream.
+A final answer sent before a body announced with ``Expect: 100-continue``
+was asked for ends that body: no ``100 Continue`` after it, and the
+connection closes, as the client will not send the body.
 
 Bodies are pulled, not pushed: the socket is read only when a handler asks
 for more body or the next request, so a 1 GB upload moves through in
@@ -67,6 +81,8 @@ class ConnectionLimits:
     idle_timeout: float = 30.0
     body_timeout: float = 30.0
     send_timeout: float = 30.0
+    request_timeout: float = 60.0
+    min_body_rate: float = 500.0  # bytes/s; 0: none
 
 
 class Request:
@@ -76,11 +92,13 @@ class Request:
         "_chunks",
         "_connection",
         "body_limit",
+        "body_started",
         "body_seen",
         "chunked",
         "complete",
         "connection_tokens",
         "content_length",
+        "deadline",
         "expect_continue",
         "headers",
         "keep_alive",
@@ -108,6 +126,10 @@ class Request:
         self._chunks: deque[bytes] = deque()
         self.body_seen = 0
         self.body_limit = connection.limits.max_body_bytes
+        # When the whole request (head and body) must be in; the body's own
+        # minimum rate is reckoned from ``body_started``.
+        self.deadline = math.inf
+        self.body_started = 0.0
 
     @property
     def path(self) -> bytes:
@@ -131,8 +153,12 @@ class Request:
 
     def allow_body(self, limit: int) -> None:
         """Raise (or lower) this request's body limit before reading it; a
-        declared Content-Length over it is refused at once."""
+        declared Content-Length over it is refused at once. A limit beyond
+        the gateway's own (a route for uploads) lifts the whole-request
+        deadline: a big body at a fair rate may take its time."""
         self.body_limit = limit
+        if limit > self._connection.limits.max_body_bytes:
+            self.deadline = math.inf
         if self.content_length is not None and self.content_length > limit:
             raise PayloadTooLarge()
 
@@ -140,6 +166,11 @@ class Request:
         """The body, chunk by chunk, read from the socket as it is asked for."""
         connection = self._connection
         if self.expect_continue and not self.complete and not self._chunks:
+            if connection.response_started:
+                # The client waits for a 100 that must not follow a final
+                # answer: it will not send this body.
+                connection.keep_alive = False
+                raise _Closed()
             self.expect_continue = False
             await connection.send(b"HTTP/1.1 100 Continue\r\n\r\n")
         while True:
@@ -149,7 +180,7 @@ class Request:
                 yield self._chunks.popleft()
             if self.complete:
                 return
-            await connection.read_more(connection.limits.body_timeout)
+            await connection.read_more(connection.body_deadline(self))
 
     async def read_body(self) -> bytes:
         """The whole body, within ``body_limit`` (else ``PayloadTooLarge``)."""
@@ -222,6 +253,11 @@ class HttpConnection:
             or len(headers) >= self.limits.max_headers
         ):
             self._fail(ProtocolError("Request header fields too large", 431))
+        # A method is set once the head is over: this is a trailer. Trailers
+        # and names with "_" are dropped (see the module's docstring); they
+        # still count against the header bytes.
+        if request.method or b"_" in name:
+            return
         headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
@@ -236,8 +272,11 @@ class HttpConnection:
             self._fail(ProtocolError("HTTP version not supported", 505))
         request.keep_alive = parser.should_keep_alive()
         request.upgrade = parser.should_upgrade()
+        hosts = 0
         for name, value in request.headers:
-            if name == b"content-length":
+            if name == b"host":
+                hosts += 1
+            elif name == b"content-length":
                 request.content_length = int(value)
             elif name == b"transfer-encoding":
                 request.chunked = True
@@ -247,6 +286,12 @@ class HttpConnection:
                 tokens = {t.strip().lower() for t in value.split(b",")} - PLAIN_CONNECTION
                 if tokens:
                     request.connection_tokens = (request.connection_tokens or frozenset()) | tokens
+        if hosts != 1 and (hosts or version == "1.1"):
+            self._fail(ProtocolError("A request needs exactly one Host header"))
+        if request.chunked and version == "1.0":
+            self._fail(ProtocolError("Transfer-Encoding in an HTTP/1.0 request"))
+        request.deadline = self._head_started + self.limits.request_timeout
+        request.body_started = self._watchdog.now
         if not request.has_body:
             request.complete = True
         self._ready.append(request)
@@ -283,11 +328,31 @@ class HttpConnection:
                 raise self._error from None
             raise ProtocolError(f"Malformed HTTP request: {error}") from None
 
-    async def read_more(self, timeout: float) -> None:
-        """Receive once and feed the parser; EOF in mid-message is a close."""
+    def body_deadline(self, request: Request) -> float:
+        """When the next piece of ``request``'s body must be in: within
+        ``body_timeout`` of now, the whole request's deadline, and the
+        minimum rate (``body_timeout`` of grace, then a second more for
+        every ``min_body_rate`` bytes received)."""
+        limits = self.limits
+        deadline = self._watchdog.now + limits.body_timeout
+        if request.deadline < deadline:
+            deadline = request.deadline
+        if limits.min_body_rate:
+            by_rate = (
+                request.body_started
+                + limits.body_timeout
+                + request.body_seen / limits.min_body_rate
+            )
+            if by_rate < deadline:
+                deadline = by_rate
+        return deadline
+
+    async def read_more(self, deadline: float) -> None:
+        """Receive once (by ``deadline``, trio time) and feed the parser;
+        EOF in mid-message is a close."""
         if self._eof or self.upgraded_data is not None:
             raise _Closed()
-        self.deadline = self._watchdog.now + timeout
+        self.deadline = deadline
         data = bytes(await self.stream.receive_some(RECEIVE_SIZE))
         self.deadline = math.inf
         if not data:
@@ -334,6 +399,8 @@ class HttpConnection:
         Date, framing and Connection. ``bodiless``: an answer to HEAD, a 204
         or a 304, whose ``length`` (if any) describes a body not sent."""
         keep_alive = self.keep_alive and request.keep_alive
+        if request.expect_continue and not request.complete:
+            keep_alive = False  # a body that was not asked for will not come
         parts = [
             headers if isinstance(headers, bytes) else encode_headers(headers),
             http_date.line,
@@ -413,11 +480,12 @@ class HttpConnection:
             with self._scope:
                 await self._serve()
             if self.timed_out and self._parsing is not None and not self.response_started:
-                # A request head that did not come in time: say so, then close.
+                # A request that did not come in time: say so, then close.
+                late = "body" if self._parsing.method else "header"
                 self.deadline = self._watchdog.now + 1.0
                 self._scope = trio.CancelScope()
                 with self._scope:
-                    await self._refuse(ProtocolError("Request header timeout", 408))
+                    await self._refuse(ProtocolError(f"Request {late} timeout", 408))
         except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:

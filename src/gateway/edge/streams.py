@@ -11,29 +11,53 @@ the kernel's buffer is full. Measured on the proxy path it removes about a
 third of the CPU per request.
 
 TLS connections keep ``trio.SSLStream`` over a ``trio.SocketStream``.
+
+The sockets the data plane opens (to upstreams, and to the control plane:
+a Unix socket whose other end is ours too, so two descriptors) draw on the
+process's descriptor budget (``gateway.descriptors``), set in ``budget``:
+past the clients' share, opening one fails like EMFILE would, before the
+reserve for admin and health checks is touched.
 """
 
 from __future__ import annotations
 
+import errno
 import socket
+from typing import ClassVar
 
 import trio
+
+from gateway.descriptors import DescriptorBudget
 
 RECEIVE_SIZE = 65_536
 
 
 class RawSocketStream(trio.abc.HalfCloseableStream):
-    def __init__(self, sock: socket.socket) -> None:
+    budget: ClassVar[DescriptorBudget | None] = None  # the process's, once serving
+
+    def __init__(self, sock: socket.socket, *, budgeted: bool = True) -> None:
+        """``budgeted=False``: the caller accounted for this descriptor."""
         sock.setblocking(False)
         self.socket = sock
         self._closed = False
+        self._cost = 0
+        self._budget = budget = RawSocketStream.budget if budgeted else None
+        if budget is not None:
+            cost = 2 if sock.family == socket.AF_UNIX else 1
+            if not budget.take(cost):
+                self._closed = True
+                sock.close()
+                raise OSError(errno.EMFILE, "the descriptor budget for connections is spent")
+            self._cost = cost
 
     @classmethod
-    def adopt(cls, stream: trio.SocketStream) -> RawSocketStream:
+    def adopt(cls, stream: trio.SocketStream, *, budgeted: bool = True) -> RawSocketStream:
         """Take over the socket of ``stream`` (which must not be used after)."""
         trio_socket = stream.socket
         family, kind, proto = trio_socket.family, trio_socket.type, trio_socket.proto
-        return cls(socket.socket(family, kind, proto, fileno=trio_socket.detach()))
+        return cls(
+            socket.socket(family, kind, proto, fileno=trio_socket.detach()), budgeted=budgeted
+        )
 
     def _broken(self, error: OSError) -> trio.BrokenResourceError | trio.ClosedResourceError:
         if self._closed:
@@ -87,6 +111,9 @@ class RawSocketStream(trio.abc.HalfCloseableStream):
             self._closed = True
             trio.lowlevel.notify_closing(self.socket)
             self.socket.close()
+            if self._budget is not None:
+                self._budget.give(self._cost)
+                self._budget = None
 
     async def aclose(self) -> None:
         self.close_now()

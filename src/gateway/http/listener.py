@@ -12,6 +12,14 @@ kernel's listen backlog, as on the data plane (``gateway.edge.accept``).
 The protocol handling itself is Hypercorn's ``TCPServer``, with one fix (a
 connection the client closed ends at once, see ``_TCPServer``);
 ``tests/edge/test_hypercorn_listeners.py`` runs it for real.
+
+As on the data plane, a connection also takes its descriptor from the
+process's budget (``gateway.descriptors``): the admin listener may use the
+reserve, a public one (``h2_bind``) only the clients' share, and the
+control plane's Unix socket nothing (the data plane paid for both ends of
+each relayed connection). One address may hold ``per_client`` connections
+(a trusted proxy any number); past that a connection is closed at once.
+TLS is the gateway's one context (``gateway.tls``), not Hypercorn's own.
 """
 
 from __future__ import annotations
@@ -19,9 +27,9 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ssl import SSLContext
-from typing import Any
+from typing import Any, Literal
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -31,7 +39,12 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, ConnectionState, LifespanState
 from hypercorn.utils import repr_socket_addr, wrap_app
 
+from gateway.addresses import client_group
+from gateway.descriptors import DescriptorBudget
+from gateway.tls import server_context
+
 log = logging.getLogger("gateway.http")
+BudgetShare = Literal["client", "reserve", "none"]
 
 
 @dataclass(slots=True)
@@ -41,6 +54,58 @@ class ListenerCount:
     open_connections: int = 0
 
 
+@dataclass(slots=True)
+class ConnectionPolicy:
+    """What a connection needs before it is served: its share of the
+    descriptor budget, and room under its address's cap."""
+
+    budget: DescriptorBudget | None = None
+    share: BudgetShare = "none"
+    per_client: int | None = None
+    ipv6_prefix: int = 64
+    trusts: Callable[[str], bool] = lambda address: False
+    _open: dict[str, int] = field(default_factory=dict)
+
+    async def take(self) -> None:
+        if self.budget is None or self.share == "none":
+            return
+        if self.share == "reserve":
+            await self.budget.take_reserved()
+        else:
+            await self.budget.take_client()
+
+    def give(self) -> None:
+        if self.budget is not None and self.share != "none":
+            self.budget.give(1)
+
+    def admit(self, stream: trio.SocketStream) -> str | None:
+        """The key the connection counts under ("" for none), or None when
+        its address holds its share already."""
+        if self.per_client is None:
+            return ""
+        try:
+            peer = stream.socket.getpeername()
+        except OSError:
+            return None
+        address = peer[0] if isinstance(peer, tuple) else ""
+        if not address or self.trusts(address):
+            return ""
+        key = client_group(address, self.ipv6_prefix)
+        count = self._open.get(key, 0)
+        if count >= self.per_client:
+            return None
+        self._open[key] = count + 1
+        return key
+
+    def leave(self, key: str) -> None:
+        if key:
+            left = self._open[key] - 1
+            if left:
+                self._open[key] = left
+            else:
+                del self._open[key]
+
+
 async def serve_capped(
     app: Any,
     config: HypercornConfig,
@@ -48,6 +113,7 @@ async def serve_capped(
     max_connections: int,
     shutdown_trigger: Callable[[], Awaitable[object]],
     count: ListenerCount | None = None,
+    policy: ConnectionPolicy | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` on ``config.bind`` until ``shutdown_trigger`` returns,
@@ -61,11 +127,16 @@ async def serve_capped(
         await lifespan_nursery.start(lifespan.handle_lifespan)
         await lifespan.wait_for_startup()
         sockets = config.create_sockets()
-        ssl_context = config.create_ssl_context()
+        ssl_context = (
+            server_context(config.certfile, config.keyfile, config.alpn_protocols)
+            if config.certfile is not None and config.keyfile is not None
+            else None
+        )
         plan: list[tuple[socket.socket, SSLContext | None]] = [
             *((sock, ssl_context) for sock in sockets.secure_sockets),
             *((sock, None) for sock in sockets.insecure_sockets),
         ]
+        policy = policy if policy is not None else ConnectionPolicy()
         binds = []
         for sock, tls in plan:
             sock.listen(config.backlog)
@@ -83,7 +154,7 @@ async def serve_capped(
                         tls,
                         slots,
                         connections,
-                        _Serve(wrapped, config, context, state, count),
+                        _Serve(wrapped, config, context, state, count, policy),
                     )
                 await shutdown_trigger()
                 acceptors.cancel_scope.cancel()
@@ -114,6 +185,7 @@ class _Serve:
     context: WorkerContext
     state: LifespanState
     count: ListenerCount
+    policy: ConnectionPolicy
 
     async def __call__(
         self, stream: trio.SocketStream, tls: SSLContext | None, slots: trio.CapacityLimiter
@@ -121,7 +193,10 @@ class _Serve:
         token = stream
         self.count.open_connections += 1
         served: Any = stream
+        key = self.policy.admit(stream)
         try:
+            if key is None:
+                return  # past its address's cap: closed at once
             if tls is not None:
                 served = trio.SSLStream(stream, tls, server_side=True, https_compatible=True)
             server = _TCPServer(
@@ -131,8 +206,11 @@ class _Serve:
         except Exception:
             log.exception("connection failed on a Hypercorn listener")
         finally:
+            if key is not None:
+                self.policy.leave(key)
             self.count.open_connections -= 1
             slots.release_on_behalf_of(token)
+            self.policy.give()
             await trio.aclose_forcefully(served)
 
 
@@ -143,18 +221,22 @@ async def _accept_loop(
     connections: trio.Nursery,
     serve: _Serve,
 ) -> None:
+    policy = serve.policy
     while True:
         placeholder = object()
         await slots.acquire_on_behalf_of(placeholder)  # past the cap: wait here
+        await policy.take()  # and while the descriptor budget has no room
         try:
             stream = await listener.accept()
         except OSError as error:
             slots.release_on_behalf_of(placeholder)
+            policy.give()
             log.warning("accept failed: %s", error)  # EMFILE and the like: try again
             await trio.sleep(0.1)
             continue
         except BaseException:
             slots.release_on_behalf_of(placeholder)
+            policy.give()
             raise
         # The slot is the connection's now.
         slots.release_on_behalf_of(placeholder)
