@@ -6,6 +6,7 @@ and API keys are not sent by browsers on their own and are not checked."""
 import pytest
 
 from tests.edge.conftest import session_token
+from tests.edge.test_forward_auth import verify_raw
 
 EVIL = {"Origin": "https://evil.example"}
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
@@ -32,9 +33,9 @@ def test_cross_site_state_changes_are_refused_on_every_plane(gateway, username):
         gateway.public.post("/v1/session/tickle", headers={**cookie(token), **EVIL}),
         gateway.public.post("/v1/api-keys", headers={**cookie(token), **EVIL}, json={}),
         gateway.public.post("/app/orders", headers={**cookie(token), **CROSS_SITE}),
-        gateway.public.get(
-            "/auth/verify",
-            headers={
+        verify_raw(
+            gateway,
+            {
                 **cookie(token),
                 **EVIL,
                 "X-Forwarded-Method": "POST",
@@ -63,9 +64,9 @@ def test_same_origin_and_non_browser_requests_pass(gateway, username):
         ),
         # Reading is not changing: a cross-site GET is the browser's business.
         gateway.public.get("/v1/session", headers={**cookie(token), **EVIL}),
-        gateway.public.get(
-            "/auth/verify",
-            headers={
+        verify_raw(
+            gateway,
+            {
                 **cookie(token),
                 "Origin": "https://app.example",
                 "X-Forwarded-Host": "app.example",
@@ -77,3 +78,18 @@ def test_same_origin_and_non_browser_requests_pass(gateway, username):
     assert [a.status_code for a in passed] == [200] * 6
     logout = gateway.public.post("/v1/logout", headers={**cookie(token), **same_origin})
     assert logout.status_code == 200
+
+
+def test_a_client_cannot_name_its_own_host_to_pass(gateway, username):
+    # X-Forwarded-Host is a trusted proxy's word; from a client it would let
+    # a forged page match its own Origin.
+    gateway.create_user(username)
+    token = session_token(gateway, username, platform="portal")
+    forged = {**cookie(token), **EVIL, "X-Forwarded-Host": "evil.example"}
+    refused = [
+        gateway.public.post("/app/orders", headers=forged),
+        gateway.public.post("/v1/session/tickle", headers=forged),
+        gateway.public.post("/v1/logout", headers=forged),
+    ]
+    assert [a.status_code for a in refused] == [403] * 3
+    assert gateway.public.get("/v1/session", headers=cookie(token)).status_code == 200

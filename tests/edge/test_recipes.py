@@ -1,6 +1,7 @@
 """The documented nginx and Caddy forward-auth recipes, run for real: Debian's
 nginx and Caddy start with docs/forward-auth/* (addresses swapped for
-loopback ports) in front of the upstream app, and the gateway decides."""
+loopback ports) in front of the upstream app, and the gateway decides; then
+a client forges every header the gateway reads, and every path form."""
 
 from __future__ import annotations
 
@@ -13,10 +14,23 @@ import httpx
 import pytest
 from bench.load.servers import nginx_main
 
-from tests.edge.conftest import session_token
+from tests.edge.conftest import TRUSTED_PROXY, edge_config, session_token
+from tests.edge.rawhttp import Responses, connect
 from tests.edge.servers import REPO, binary, free_port, stop, wait_until_serving
+from tests.edge.test_forward_auth import SNEAKY_PATHS
+from tests.http.harness import GatewayProcess
 
 RECIPES = REPO / "docs" / "forward-auth"
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory, upstream) -> Iterator[GatewayProcess]:
+    """The gateway as the recipes configure it: nginx and Caddy, on this
+    machine, are its trusted proxies."""
+    config = edge_config(upstream.url).replace(f"{TRUSTED_PROXY}/32", "127.0.0.1/32")
+    process = GatewayProcess(tmp_path_factory.mktemp("recipes") / "data", config).start()
+    yield process
+    process.stop()
 
 
 def localise(text: str, gateway, upstream, port: int) -> str:
@@ -153,3 +167,135 @@ def test_an_api_key_passes_with_its_identity(proxy, gateway, username):
     headers = upstream_headers(httpx.get(proxy + "/x", headers={"X-API-Key": created["key"]}))
     assert headers["x-auth-platform"] == ["api"]
     assert headers["x-auth-key"] == [created["key_id"]]
+
+
+def raw(proxy: str, request_line: str, headers: list[tuple[str, str]]):
+    """A request sent byte for byte as written (httpx would tidy the path)."""
+    host = proxy.removeprefix("http://")
+    lines = [request_line, f"Host: {host}", *(f"{k}: {v}" for k, v in headers)]
+    with connect(proxy) as sock:
+        sock.sendall(("\r\n".join([*lines, "Connection: close", "", ""])).encode("latin-1"))
+        return Responses(sock).read()[0]
+
+
+def test_forged_descriptions_of_the_request_change_nothing(proxy, gateway, username):
+    gateway.create_user(username)
+    portal = session_token(gateway, username, platform="portal")
+    for forged in ("X-Forwarded-Uri", "X-Original-URI"):
+        # No credential: the app is not reached whatever the client names.
+        status, headers, _ = raw(proxy, "GET /secret HTTP/1.1", [(forged, "/open/x")])
+        assert status in (400, 401), (forged, status)
+        assert b"x-upstream" not in headers
+        # A portal session asking for the trading path stays refused.
+        status, headers, body = raw(
+            proxy,
+            "GET /trade/x HTTP/1.1",
+            [(forged, "/open/x"), ("Cookie", f"gw_session={portal}")],
+        )
+        assert status in (400, 403), (forged, status)
+        assert b"x-upstream" not in headers
+        assert body.startswith(b"{"), body  # JSON for API clients, nginx too
+
+
+def test_a_forged_method_does_not_widen_an_api_key(proxy, gateway, username):
+    gateway.create_user(username)
+    created = gateway.admin.post(
+        f"/admin/v1/users/{username}/api-keys",
+        json={"name": "reader", "scopes": [{"route": "app", "methods": ["GET"]}]},
+    ).json()
+    key = ("X-API-Key", created["key"])
+    status, headers, _ = raw(proxy, "GET /x HTTP/1.1", [key])
+    assert status == 200 and headers[b"x-upstream"] == b"yes"
+    for forged in ("X-Forwarded-Method", "X-Original-Method"):
+        status, headers, body = raw(proxy, "DELETE /x HTTP/1.1", [key, (forged, "GET")])
+        assert status in (400, 403), (forged, status)
+        assert b"x-upstream" not in headers
+        assert body.startswith(b"{")
+
+
+def test_every_path_form_is_refused_before_the_app(proxy):
+    for sneaky in SNEAKY_PATHS:
+        status, headers, _ = raw(proxy, f"GET {sneaky} HTTP/1.1", [])
+        assert status == 400, (sneaky, status)
+        assert b"x-upstream" not in headers
+
+
+def test_refusals_reach_api_clients_as_json(proxy, gateway, username):
+    gateway.create_user(username)
+    portal = session_token(gateway, username, platform="portal")
+    forbidden = httpx.get(proxy + "/trade/x", headers={"Cookie": f"gw_session={portal}"})
+    assert forbidden.status_code == 403
+    assert forbidden.json()["error"] == "forbidden"
+    status, _, body = raw(proxy, "GET /open/..;/trade HTTP/1.1", [])
+    assert status == 400
+    assert httpx.Response(status, content=body).json()["error"] == "bad_request"
+
+
+def test_the_gateway_credential_does_not_reach_the_app(proxy, gateway, username):
+    gateway.create_user(username)
+    token = session_token(gateway, username)
+    portal = session_token(gateway, username, platform="portal")
+    created = gateway.admin.post(
+        f"/admin/v1/users/{username}/api-keys",
+        json={"name": "bot", "scopes": [{"route": "app"}]},
+    ).json()
+    seen = upstream_headers(
+        httpx.get(
+            proxy + "/x",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Cookie": f"a=1; gw_session={portal}; b=2",
+            },
+        )
+    )
+    assert "authorization" not in seen
+    assert [c.replace(" ", "") for c in seen["cookie"]] == ["a=1;b=2"]
+    assert token not in str(seen) and portal not in str(seen)
+    seen = upstream_headers(httpx.get(proxy + "/x", headers={"X-API-Key": created["key"]}))
+    assert "x-api-key" not in seen
+    assert created["key"] not in str(seen)
+    # Another scheme is the app's own business: it goes on.
+    seen = upstream_headers(
+        httpx.get(
+            proxy + "/x", headers={"X-API-Key": created["key"], "Authorization": "Basic eDp5"}
+        )
+    )
+    assert seen["authorization"] == ["Basic eDp5"]
+
+
+def test_underscore_and_forwarded_headers_are_not_believed(proxy, gateway, username):
+    gateway.create_user(username)
+    token = session_token(gateway, username)
+    answer = httpx.get(
+        proxy + "/x",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "X_Auth_User": "root",
+            "X-Auth_Limit_Day": "unlimited",
+            "X_Forwarded_For": "203.0.113.1",
+            "Forwarded": "for=203.0.113.2",
+            "X-Forwarded-For": "203.0.113.3",
+        },
+    )
+    seen = upstream_headers(answer)
+    assert not [name for name in seen if "_" in name], seen
+    assert seen["x-auth-user"] == [username]
+    assert "forwarded" not in seen
+    assert "203.0.113.3" not in seen["x-forwarded-for"][0].split(",")[-1]
+
+
+def test_a_forged_forwarded_host_does_not_pass_the_cross_site_check(proxy, gateway, username):
+    gateway.create_user(username)
+    portal = session_token(gateway, username, platform="portal")
+    status, headers, _ = raw(
+        proxy,
+        "POST /x HTTP/1.1",
+        [
+            ("Cookie", f"gw_session={portal}"),
+            ("Origin", "https://evil.example"),
+            ("X-Forwarded-Host", "evil.example"),
+            ("Content-Length", "0"),
+        ],
+    )
+    assert status == 403
+    assert b"x-upstream" not in headers
