@@ -80,6 +80,10 @@ def load_test_profile(
         "[login_admission]",
         "per_client = 1000000",
         "",
+        # The generator plays the proxy that asks forward auth.
+        "[http]",
+        'trusted_proxies = ["127.0.0.1/32"]',
+        "",
     ]
     if store is not None:
         lines += ["[store]", f'backend = "{store}"', ""]

@@ -20,6 +20,12 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "proxied": ("GET", "/upstream/ping"),
 }
 DEFAULT_MIX = "session=9,tickle=1"
+# What a forward-auth caller (Traefik, Caddy) says about the request it asks
+# about; the gateway believes it from the generator's address, a trusted
+# proxy in the load-test profile.
+FORWARDED: dict[str, list[tuple[str, str]]] = {
+    "auth_verify": [("X-Forwarded-Method", "GET"), ("X-Forwarded-Uri", "/reports/daily?page=2")]
+}
 
 
 def parse_mix(text: str) -> dict[str, int]:
@@ -87,7 +93,9 @@ class SessionTraffic(Scenario):
         # Every (endpoint, token) request is encoded once, here.
         self.requests = {
             name: [
-                encode_request(ctx.target, *ENDPOINTS[name], headers=[bearer(token)])
+                encode_request(
+                    ctx.target, *ENDPOINTS[name], headers=[bearer(token), *FORWARDED.get(name, [])]
+                )
                 for token in tokens
             ]
             for name in self.mix
