@@ -68,6 +68,11 @@ public = true
 prefix = "/keys-only"
 session = "none"
 api_key_scope = "reports"
+
+[[forward_auth.rules]]
+prefix = "/trade-keys"
+session = "trading"
+api_key_scope = "trade"
 """
     )
 

@@ -6,6 +6,10 @@ import sqlite3
 
 from tests.edge.conftest import edge_config, session_token
 from tests.edge.test_forward_auth import verify
+from tests.http.flows import start_login
+from tests.http.test_recovery import code_to
+from tests.http.test_recovery import finish as finish_recovery
+from tests.http.test_recovery import start as start_recovery
 
 
 def create_key(gateway, token, **body):
@@ -13,6 +17,22 @@ def create_key(gateway, token, **body):
     return gateway.public.post(
         "/v1/api-keys", json=body, headers={"Authorization": f"Bearer {token}"}
     )
+
+
+def support_key(gateway, username, **body):
+    body = {"name": "batch", "scopes": [{"route": "app"}], **body}
+    return gateway.admin.post(f"/admin/v1/users/{username}/api-keys", json=body)
+
+
+def keys_of(gateway, token):
+    answer = gateway.public.get("/v1/api-keys", headers={"Authorization": f"Bearer {token}"})
+    return answer.json()["keys"]
+
+
+def assert_refused(answer, scope):
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["error"] == "forbidden"
+    assert repr(scope) in answer.json()["message"]
 
 
 def test_a_key_from_a_session_is_shown_once_and_works(gateway, username):
@@ -47,7 +67,7 @@ def test_only_the_hash_is_stored(gateway, username):
 def test_scopes_limit_routes_and_methods(gateway, username):
     gateway.create_user(username)
     token = session_token(gateway, username)
-    key = create_key(gateway, token, scopes=[{"route": "reports", "methods": ["GET"]}]).json()[
+    key = support_key(gateway, username, scopes=[{"route": "reports", "methods": ["GET"]}]).json()[
         "key"
     ]
     auth = {"X-API-Key": key}
@@ -139,5 +159,112 @@ def test_keys_survive_a_restart(own_gateway, upstream, username):
     own_gateway.create_user(username)
     key = create_key(own_gateway, session_token(own_gateway, username)).json()["key"]
     own_gateway.restart()
-    answer = own_gateway.public.get("/auth/verify", headers={"X-API-Key": key})
-    assert answer.status_code == 200
+    assert verify(own_gateway, "/app", **{"X-API-Key": key}).status_code == 200
+
+
+def test_a_session_grants_only_scopes_its_own_kind_could_use(gateway, username):
+    gateway.create_user(username)
+    portal = session_token(gateway, username, platform="portal")
+    cookie = {"Cookie": f"gw_session={portal}"}
+    trade = {"name": "bot", "scopes": [{"route": "trade", "methods": ["GET"]}]}
+    refused = gateway.public.post("/v1/api-keys", json=trade, headers=cookie)
+    assert_refused(refused, "trade")
+    # One scope out of reach refuses the whole key.
+    both = {"name": "bot", "scopes": [{"route": "app"}, {"route": "trade"}]}
+    assert_refused(gateway.public.post("/v1/api-keys", json=both, headers=cookie), "trade")
+    assert gateway.public.get("/v1/api-keys", headers=cookie).json()["keys"] == []
+    # A trading session could pass /trade-keys itself, so it may grant "trade".
+    tws = session_token(gateway, username, platform="tws")
+    created = create_key(gateway, tws, **trade)
+    assert created.status_code == 201, created.text
+    key = {"X-API-Key": created.json()["key"]}
+    assert verify(gateway, "/trade-keys/orders", **key).status_code == 200
+    # And a portal session may grant "app" (route and rule: session = "any").
+    app = {"name": "bot", "scopes": [{"route": "app"}]}
+    assert gateway.public.post("/v1/api-keys", json=app, headers=cookie).status_code == 201
+
+
+def test_no_session_grants_a_keys_only_scope_but_support_does(gateway, username):
+    gateway.create_user(username)
+    reports = {"scopes": [{"route": "reports", "methods": ["GET"]}]}
+    for platform in ("tws", "portal"):
+        token = session_token(gateway, username, platform=platform)
+        assert_refused(create_key(gateway, token, **reports), "reports")
+    granted = support_key(gateway, username, **reports)
+    assert granted.status_code == 201, granted.text
+    assert (
+        verify(gateway, "/keys-only/r", **{"X-API-Key": granted.json()["key"]}).status_code == 200
+    )
+
+
+def test_a_scope_no_route_or_rule_names_is_refused(gateway, username):
+    gateway.create_user(username)
+    token = session_token(gateway, username)
+    nowhere = {"scopes": [{"route": "nowhere"}]}
+    assert_refused(create_key(gateway, token, **nowhere), "nowhere")
+    assert_refused(support_key(gateway, username, **nowhere), "nowhere")
+    assert keys_of(gateway, token) == []
+
+
+def test_a_session_asks_no_more_than_the_default_rate_and_burst(gateway, username):
+    gateway.create_user(username)
+    token = session_token(gateway, username)
+    for asked in ({"rate": 10.5}, {"burst": 101}, {"rate": 1000, "burst": 100000}):
+        refused = create_key(gateway, token, **asked)
+        assert refused.status_code == 403 and refused.json()["error"] == "forbidden", asked
+    assert keys_of(gateway, token) == []
+    at_most = create_key(gateway, token, rate=10, burst=100)
+    assert at_most.status_code == 201, at_most.text
+    generous = support_key(gateway, username, rate=1000, burst=100000)
+    assert generous.status_code == 201, generous.text
+    assert (generous.json()["rate"], generous.json()["burst"]) == (1000, 100000)
+
+
+def test_a_session_opened_by_a_temporary_passcode_grants_nothing(gateway, username):
+    gateway.create_user(username)
+    gateway.enrol_totp(username)
+    passcode = gateway.admin.post(f"/admin/v1/users/{username}/temporary-passcode").json()
+    login = start_login(gateway, username).json()
+    assert "temp_passcode" in login["methods"], login
+    opened = gateway.public.post(
+        f"/v1/login/{login['login_id']}/verify",
+        json={"method": "temp_passcode", "response": passcode["passcode"]},
+    )
+    assert opened.status_code == 200, opened.text
+    # Full access for two days, yet the key would outlive the passcode.
+    token = opened.json()["token"]
+    assert verify(gateway, "/trade/x", Authorization=f"Bearer {token}").status_code == 200
+    refused = create_key(gateway, token)
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    assert keys_of(gateway, token) == []
+
+
+def test_lower_case_methods_are_a_bad_request(gateway, username):
+    gateway.create_user(username)
+    token = session_token(gateway, username)
+    answer = create_key(gateway, token, scopes=[{"route": "app", "methods": ["get"]}])
+    assert answer.status_code == 400 and answer.json()["error"] == "bad_request"
+
+
+def test_a_password_reset_revokes_every_key_at_once(gateway, username):
+    email = f"{username}@example.com"
+    gateway.create_user(username, email=email)
+    token = session_token(gateway, username)
+    mine = create_key(gateway, token).json()
+    support = support_key(gateway, username, scopes=[{"route": "reports"}]).json()
+    assert verify(gateway, "/app/x", **{"X-API-Key": mine["key"]}).status_code == 200
+    assert verify(gateway, "/keys-only/r", **{"X-API-Key": support["key"]}).status_code == 200
+    # Someone else's key is not touched.
+    gateway.create_user(username + "b")
+    other = support_key(gateway, username + "b").json()
+    recovery_id = start_recovery(gateway, username).json()["recovery_id"]
+    done = finish_recovery(gateway, recovery_id, code_to(gateway, email)["code"])
+    assert done.status_code == 200, done.text
+    assert done.json() == {"reset": True, "api_keys_revoked": 2}
+    for key, uri in ((mine["key"], "/app/x"), (support["key"], "/keys-only/r")):
+        refused = verify(gateway, uri, **{"X-API-Key": key})
+        assert refused.status_code == 401 and refused.json()["error"] == "unauthenticated"
+    proxied = gateway.public.get("/app/x", headers={"X-API-Key": mine["key"]})
+    assert proxied.status_code == 401
+    assert gateway.admin.get(f"/admin/v1/users/{username}/api-keys").json() == {"keys": []}
+    assert verify(gateway, "/app/x", **{"X-API-Key": other["key"]}).status_code == 200

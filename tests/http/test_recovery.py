@@ -32,6 +32,7 @@ def test_a_password_reset_end_to_end(gateway, username):
     assert weak.status_code == 400
     done = finish(gateway, started.json()["recovery_id"], message["code"])
     assert done.status_code == 200, done.text
+    assert done.json() == {"reset": True, "api_keys_revoked": 0}
     # The reset ended the sessions; the new password works, the old one not.
     assert gateway.public.get("/v1/session", headers=bearer(token)).status_code == 401
     assert start_login(gateway, username, password="newpass123").status_code == 200
