@@ -3,15 +3,13 @@
 import hashlib
 import json
 import os
-import socket
 
 import httpx
 import pytest
-import wsproto
-import wsproto.events
 
 from tests.edge.conftest import TRUSTED_PROXY, login, session_token
-from tests.edge.rawhttp import Responses, address, connect
+from tests.edge.rawhttp import Responses, connect
+from tests.edge.wsclient import WebSocket
 
 
 def upstream_view(answer: httpx.Response) -> dict:
@@ -161,39 +159,6 @@ def test_a_trusted_proxy_says_who_the_client_is(gateway):
     with httpx.Client(base_url=gateway.public_url, transport=transport) as via_proxy:
         answer = via_proxy.get("/open/x", headers={"X-Forwarded-For": "203.0.113.9"})
     assert upstream_view(answer)["headers"]["x-forwarded-for"] == [f"203.0.113.9, {TRUSTED_PROXY}"]
-
-
-class WebSocket:
-    def __init__(self, url: str, path: str, headers: list[tuple[str, str]]) -> None:
-        self.sock = socket.create_connection(address(url), timeout=10)
-        self.ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
-        self.sock.sendall(
-            self.ws.send(wsproto.events.Request(host="x", target=path, extra_headers=headers))
-        )
-        self.events = self._events()
-        event = next(self.events)
-        if not isinstance(event, wsproto.events.AcceptConnection):
-            raise ConnectionRefusedError(repr(event))
-
-    def _events(self):
-        while True:
-            data = self.sock.recv(65536)
-            self.ws.receive_data(data or None)
-            yield from self.ws.events()
-            if not data:
-                return
-
-    def send(self, text: str) -> None:
-        self.sock.sendall(self.ws.send(wsproto.events.TextMessage(data=text)))
-
-    def receive(self) -> str | None:
-        """The next text message; None once the gateway closed the socket."""
-        for event in self.events:
-            if isinstance(event, wsproto.events.TextMessage):
-                return event.data
-            if isinstance(event, wsproto.events.CloseConnection):
-                return None
-        return None
 
 
 def test_websockets_pass_both_ways_and_close_when_the_session_ends(gateway, username):

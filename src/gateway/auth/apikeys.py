@@ -21,6 +21,7 @@ made it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 import time
@@ -120,6 +121,8 @@ class ApiKeyRegistry:
         self._reach = reach if reach is not None else ScopeReach(())
         # key id -> (when its use was last recorded, uses since)
         self._uses: dict[str, tuple[float, int]] = {}
+        # key id -> what to call when it is revoked (open tunnels, streams)
+        self._listeners: dict[str, list[Callable[[str], None]]] = {}
         self._store = store
         self._clock = clock
         self._config = config if config is not None else ApiKeyConfig()
@@ -209,6 +212,12 @@ class ApiKeyRegistry:
         del self._by_id[key_id]
         self._by_hash.pop(record.token_hash, None)
         self._uses.pop(key_id, None)
+        for listener in self._listeners.pop(key_id, []):
+            try:
+                listener(key_id)
+            except Exception:
+                # One broken listener must not stop a revocation.
+                logging.getLogger(__name__).exception("API key listener failed")
         await self._store.remove_api_key(key_id)
         return record
 
@@ -234,6 +243,23 @@ class ApiKeyRegistry:
 
     def get(self, key_id: str) -> ApiKeyRecord | None:
         return self._by_id.get(key_id)
+
+    def subscribe(self, key_id: str, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``listener(key_id)`` when the key is revoked (at once if it is
+        not, or no longer, known). Returns the unsubscribe function."""
+        if key_id not in self._by_id:
+            listener(key_id)
+            return lambda: None
+        listeners = self._listeners.setdefault(key_id, [])
+        listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in listeners:
+                listeners.remove(listener)
+            if not listeners and self._listeners.get(key_id) is listeners:
+                del self._listeners[key_id]
+
+        return unsubscribe
 
     def authenticate(self, token: str) -> ApiKeyRecord:
         """The key of ``token`` after taking one of its bucket's tokens;

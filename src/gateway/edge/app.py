@@ -14,14 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
-import trio
-
 from gateway import schemas
 from gateway.addresses import client_group
 from gateway.auth.sessions import Session, SessionRegistry
 from gateway.config import AccessRule, Config, RouteConfig
 from gateway.credentials import session_token
-from gateway.edge.access import AccessControl, PrefixTable, Principal
+from gateway.edge.access import AccessControl, PrefixTable
 from gateway.edge.admission import LoginAdmission
 from gateway.edge.forward_auth import original_request
 from gateway.edge.forwarded import TrustedProxies
@@ -30,6 +28,7 @@ from gateway.edge.paths import Target, decide
 from gateway.edge.proxy import Exchange, forward, forward_websocket
 from gateway.edge.upstream import Origin, UpstreamError, UpstreamPool, UpstreamTimeout
 from gateway.edge.watchdog import Watchdog
+from gateway.edge.websocket import handshake_key
 from gateway.edge.wire import ProtocolError, encode_headers
 from gateway.errors import BadRequest, Forbidden, GatewayError, RateLimited, Unauthenticated
 from gateway.http.wire import JSON, encode, error_response
@@ -280,11 +279,18 @@ class DataPlane:
             trusted_peer=bool(self._trusted) and self._trusted.trusts(connection.peer),
             strip_credentials=not config.keep_credentials,
             timeout=config.timeout_seconds,
-            websocket=request.upgrade and config.websocket,
+            # Only a valid WebSocket handshake is passed on as an upgrade;
+            # any other Upgrade (h2c, ...) is dropped and answered plainly.
+            websocket=request.upgrade
+            and config.websocket
+            and handshake_key(request.method, request.version, request.has_body, request.headers)
+            is not None,
+            principal=principal,
+            access=self._access,
         )
         try:
             if exchange.websocket:
-                status = await self._websocket(request, connection, route, exchange, principal)
+                status = await self._websocket(request, connection, route, exchange)
             else:
                 if request.upgrade:
                     connection.keep_alive = False  # the parser is past an upgrade it refused
@@ -300,23 +306,11 @@ class DataPlane:
         self._metrics.proxy_requests.inc(route.name, f"{status // 100}xx")
 
     async def _websocket(
-        self,
-        request: Request,
-        connection: HttpConnection,
-        route: Route,
-        exchange: Exchange,
-        principal: Principal | None,
+        self, request: Request, connection: HttpConnection, route: Route, exchange: Exchange
     ) -> int:
-        ended = trio.Event()
-        unsubscribe: Callable[[], None] = lambda: None  # noqa: E731
-        if principal is not None and principal.session is not None:
-            unsubscribe = self._sessions.subscribe(
-                principal.session.session_id, lambda event: ended.set()
-            )
-        try:
-            return await forward_websocket(request, connection, route.pool, exchange, ended)
-        finally:
-            unsubscribe()
+        """The tunnel closes (a Close frame to both sides) when the
+        exchange's session ends or its API key is revoked."""
+        return await forward_websocket(request, connection, route.pool, exchange)
 
     def _upstream_failed(self, route: str, kind: str, error: Exception) -> None:
         self._metrics.upstream_errors.inc(route, kind)

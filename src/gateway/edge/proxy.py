@@ -8,20 +8,31 @@ and the gateway's own credential (its session cookie, bearer token or API
 key) does not travel upstream. Bodies stream both ways with back-pressure:
 a chunk is read from one side only once the other side took the last one.
 
-WebSocket routes hand the connection over after the upstream's ``101``: bytes
-are pumped both ways until either side closes or ``ended`` is set (the
-session was replaced, expired or logged out).
+Only a valid WebSocket opening handshake is passed on as an upgrade, on a
+route that allows WebSockets, and the tunnel opens only after an upstream
+``101`` that completes that handshake (else ``502`` and both connections
+close). Any other ``Upgrade`` (``h2c``, ``TLS/1.0``, ...) is a hop-by-hop
+header like the rest: dropped, and the request answered as a plain one.
+
+A long exchange ends when its credential does: a proxied WebSocket (see
+``tunnel.py``) and a streamed answer are cut as soon as their session is
+replaced, expires or ends, or their API key is revoked. A short answer, one
+that came whole with its head, never subscribes.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
 
+from gateway.auth.sessions import SessionEvent, SessionEventKind
 from gateway.credentials import COOKIE_NAME
+from gateway.edge.access import AccessControl, Principal
 from gateway.edge.listener import HttpConnection, Request
+from gateway.edge.tunnel import Tunnel
 from gateway.edge.upstream import (
     StaleConnection,
     UpstreamConnection,
@@ -29,6 +40,7 @@ from gateway.edge.upstream import (
     UpstreamPool,
     UpstreamTimeout,
 )
+from gateway.edge.websocket import accepted, handshake_key
 from gateway.edge.wire import Headers
 
 # RFC 9110 7.6.1, plus the framing headers the proxy sets itself.
@@ -43,6 +55,7 @@ HOP_BY_HOP = frozenset(
         b"trailer",
         b"transfer-encoding",
         b"upgrade",
+        b"http2-settings",  # goes with an h2c Upgrade (RFC 7540 3.2.1)
         b"content-length",
         b"expect",
         b"host",
@@ -51,7 +64,15 @@ HOP_BY_HOP = frozenset(
 _RESPONSE_DROP = HOP_BY_HOP | {b"date"}
 _CLIENT_DROP = (b"x-auth-", b"x-gateway-", b"x-forwarded-")
 _NONE: frozenset[bytes] = frozenset()
-PUMP_SIZE = 65_536
+
+# Why a long exchange was cut: the reason of the Close frame a proxied
+# WebSocket's two sides get.
+END_REASONS = {
+    SessionEventKind.REPLACED: "session_replaced",
+    SessionEventKind.EXPIRED: "session_expired",
+    SessionEventKind.ENDED: "session_ended",  # logout, support, a removed device
+}
+API_KEY_REVOKED = "api_key_revoked"
 
 
 @dataclass(slots=True)
@@ -64,7 +85,34 @@ class Exchange:
     trusted_peer: bool  # the peer is a trusted proxy: keep its X-Forwarded-*
     strip_credentials: bool  # remove the gateway's token/cookie/API key
     timeout: float
-    websocket: bool = False
+    websocket: bool = False  # a valid WebSocket handshake on a route that allows them
+    # Whose exchange it is, to cut it when that credential ends (None: a
+    # public route, or the control plane, which watches its own streams).
+    principal: Principal | None = None
+    access: AccessControl | None = None
+
+
+def _unwatched() -> None:
+    return None
+
+
+def watch_credential(exchange: Exchange, on_end: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``on_end(reason)`` when the exchange's session is over or its
+    API key revoked (at once if it already is). Returns the unsubscribe."""
+    principal, access = exchange.principal, exchange.access
+    if principal is None or access is None:
+        return _unwatched
+    if principal.session is not None:
+
+        def session_over(event: SessionEvent) -> None:
+            on_end(END_REASONS[event.kind])
+
+        return access.sessions.subscribe(principal.session.session_id, session_over)
+    if principal.api_key is not None:
+        return access.api_keys.subscribe(
+            principal.api_key.key_id, lambda key_id: on_end(API_KEY_REVOKED)
+        )
+    return _unwatched
 
 
 def _without_session_cookie(value: bytes) -> bytes:
@@ -121,9 +169,7 @@ def request_head(
         lines.append(b"x-forwarded-host: %s\r\n" % (forwarded_host or client_host))
     lines.append(exchange.extra)
     if exchange.websocket:
-        lines.append(
-            b"connection: upgrade\r\nupgrade: %s\r\n" % (request.header(b"upgrade") or b"websocket")
-        )
+        lines.append(b"connection: upgrade\r\nupgrade: websocket\r\n")
     elif body is not None:
         lines.append(b"content-length: %d\r\n" % len(body))
     elif request.chunked:
@@ -211,7 +257,10 @@ async def forward(
             upstream = await pool.acquire(fresh=True)
             await _send_request(upstream, head, request, body, exchange.timeout)
             await upstream.read_head(exchange.timeout, head_request)
-        await _answer(upstream, request, connection, exchange.timeout, head_request)
+        if upstream.status == 101:
+            # No upgrade was passed on: a switch the client never asked for.
+            raise UpstreamError("upstream switched protocols unasked")
+        await _answer(upstream, request, connection, exchange, head_request)
     except BaseException:
         await pool.discard(upstream)
         raise
@@ -226,7 +275,7 @@ async def _answer(
     upstream: UpstreamConnection,
     request: Request,
     connection: HttpConnection,
-    timeout: float,
+    exchange: Exchange,
     head_request: bool,
 ) -> None:
     headers, length = response_headers(upstream)
@@ -238,6 +287,26 @@ async def _answer(
     await connection.start_response(request, upstream.status, headers, length, bodiless=bodiless)
     if bodiless:
         return
+    if exchange.principal is None:
+        await _stream_body(upstream, connection, exchange.timeout)
+    else:
+        # A streamed answer may last: it stops when its credential ends.
+        cut = trio.CancelScope()
+        unwatch = watch_credential(exchange, lambda reason: cut.cancel())
+        try:
+            with cut:
+                await _stream_body(upstream, connection, exchange.timeout)
+        finally:
+            unwatch()
+        if cut.cancelled_caught:
+            connection.keep_alive = False
+            raise trio.BrokenResourceError("the answer's credential ended")
+    await connection.end_response()
+
+
+async def _stream_body(
+    upstream: UpstreamConnection, connection: HttpConnection, timeout: float
+) -> None:
     try:
         async for chunk in upstream.body_chunks(timeout):
             await connection.send_body(chunk)
@@ -245,7 +314,6 @@ async def _answer(
         # Mid-answer: the client can only be told by a close.
         connection.keep_alive = False
         raise trio.BrokenResourceError("upstream broke off the answer") from None
-    await connection.end_response()
 
 
 async def forward_websocket(
@@ -253,60 +321,51 @@ async def forward_websocket(
     connection: HttpConnection,
     pool: UpstreamPool,
     exchange: Exchange,
-    ended: trio.Event,
 ) -> int:
-    """Open a fresh upstream connection, pass the upgrade on, and after a
-    ``101`` pump bytes both ways until a side closes or ``ended`` is set."""
+    """Open a fresh upstream connection and pass the WebSocket handshake on;
+    after a ``101`` that completes it, tunnel both ways until a side closes
+    or the exchange's credential ends. Another answer is passed back as it
+    is; a ``101`` that is not this handshake's is ``UpstreamError``."""
+    key = handshake_key(request.method, request.version, request.has_body, request.headers)
+    if key is None:  # the caller checked: a request that is not one never gets here
+        raise UpstreamError("not a WebSocket handshake")
     head = request_head(request, pool, exchange, None)
     upstream = await pool.acquire(fresh=True)
+    connection.keep_alive = False
     try:
         await upstream.send(head, exchange.timeout)
         await upstream.read_head(exchange.timeout)
         if upstream.status != 101:
-            connection.keep_alive = False
-            await _answer(upstream, request, connection, exchange.timeout, False)
+            await _answer(upstream, request, connection, exchange, False)
             return upstream.status
+        if not accepted(upstream.headers, key):
+            raise UpstreamError("upstream answered 101 without completing the WebSocket handshake")
         headers, _ = response_headers(upstream)
-        upgrade = upstream.header_value(b"upgrade") or b"websocket"
         head_out = (
-            b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: %s\r\n" % upgrade
+            b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n"
         )
         head_out += b"".join(b"%s: %s\r\n" % pair for pair in headers) + b"\r\n"
         connection.response_started = True
-        connection.keep_alive = False
         await connection.send(head_out)
-        to_client = (upstream.upgraded_data or b"") + upstream.take_buffered()
-        to_upstream = connection.upgraded_data or b""
-        await _pump_both(connection.stream, upstream.stream, to_upstream, to_client, ended)
+        tunnel = Tunnel(connection.stream, upstream.stream)
+        unwatch = watch_credential(exchange, tunnel.end)
+        try:
+            to_client = (upstream.upgraded_data or b"") + upstream.take_buffered()
+            await tunnel.run(connection.upgraded_data or b"", to_client)
+        finally:
+            unwatch()
         return 101
     finally:
         await pool.discard(upstream)
 
 
-async def _pump_both(
-    client: trio.abc.Stream,
-    origin: trio.abc.Stream,
-    to_origin: bytes,
-    to_client: bytes,
-    ended: trio.Event,
-) -> None:
-    async with trio.open_nursery() as nursery:
-
-        async def pump(source: trio.abc.Stream, sink: trio.abc.Stream, first: bytes) -> None:
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                if first:
-                    await sink.send_all(first)
-                while data := await source.receive_some(PUMP_SIZE):
-                    await sink.send_all(data)
-            nursery.cancel_scope.cancel()  # one side is done: so is the socket
-
-        async def watch() -> None:
-            await ended.wait()
-            nursery.cancel_scope.cancel()
-
-        nursery.start_soon(pump, client, origin, to_origin)
-        nursery.start_soon(pump, origin, client, to_client)
-        nursery.start_soon(watch)
-
-
-__all__ = ["Exchange", "UpstreamError", "UpstreamTimeout", "forward", "forward_websocket"]
+__all__ = [
+    "API_KEY_REVOKED",
+    "END_REASONS",
+    "Exchange",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "forward",
+    "forward_websocket",
+    "watch_credential",
+]
