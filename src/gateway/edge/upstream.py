@@ -5,12 +5,20 @@ port, or a Unix socket: the control plane is one), hands one out per
 exchange and takes it back when the response ended cleanly and the origin
 keeps it alive. Responses are parsed by ``httptools`` and their bodies
 pulled chunk by chunk, so nothing is buffered whole.
+
+An idle connection must be silent: bytes an origin sends when no request is
+outstanding (an unsolicited answer, with its ``Set-Cookie``) would be read
+as the next client's answer. So a connection is not kept when its answer
+came with bytes after the message's end, and an idle one that became
+readable (bytes, or the origin's close) is dropped when it is taken out of
+the pool: one ``poll`` of its socket, no wait.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import select
 import socket
 from collections import deque
 from collections.abc import AsyncIterator
@@ -40,6 +48,10 @@ class UpstreamTimeout(UpstreamError):
 class StaleConnection(UpstreamError):
     """A reused idle connection turned out closed before any answer byte:
     the request may be sent again on a new one."""
+
+
+class BeyondMessage(Exception):
+    """Raised inside the parser to stop it at the end of the answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +93,9 @@ class UpstreamConnection:
         self.reused = False
         self.idle_since = 0.0
         self._parser = httptools.HttpResponseParser(self)
+        # Asked once per reuse whether the idle socket has anything to read.
+        self._silence = select.poll()
+        self._silence.register(stream.socket, select.POLLIN)
         self._reset()
 
     def _reset(self) -> None:
@@ -95,8 +110,18 @@ class UpstreamConnection:
         self._head_size = 0
         self._chunks: deque[bytes] = deque()
 
+    def silent(self) -> bool:
+        """Nothing to read, no close and no error on the idle socket."""
+        try:
+            return not self._silence.poll(0)
+        except OSError:
+            return False
+
     # parser callbacks
     def on_message_begin(self) -> None:
+        if self.complete and self.head_done:
+            # Bytes after the answer's end: another answer nobody asked for.
+            raise BeyondMessage()
         self.headers = []
         self.complete = False
         self.connection_tokens = None
@@ -181,6 +206,11 @@ class UpstreamConnection:
         except httptools.HttpParserUpgrade as upgrade:
             self.upgraded_data = data[int(upgrade.args[0]) :]
         except httptools.HttpParserError as error:
+            if self.complete and self.head_done:
+                # The answer is whole; what follows it is not: the
+                # connection is not used again.
+                self.keep_alive = False
+                return
             raise UpstreamError(f"malformed answer from {self.pool.origin}: {error}") from None
 
     async def read_head(self, timeout: float, head_request: bool = False) -> None:
@@ -228,7 +258,7 @@ class UpstreamPool:
         now = trio.current_time()
         while self._idle and not fresh:
             connection = self._idle.pop()
-            if now - connection.idle_since < self.idle_timeout:
+            if now - connection.idle_since < self.idle_timeout and connection.silent():
                 connection.reused = True
                 connection._reset()
                 self.watchdog.watch(connection)
