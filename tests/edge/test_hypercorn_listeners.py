@@ -5,6 +5,8 @@ HTTP/2 only when configured.
 The edge gateway runs with a 2 s idle deadline (tests/edge/conftest.py).
 """
 
+import json
+
 import pytest
 
 from tests.edge.conftest import edge_config
@@ -96,3 +98,32 @@ def test_the_last_request_a_connection_may_carry_closes_it_cleanly(gateway):
         assert closed(sock), "the connection stayed open after its last request"
     logged = "".join(gateway.output[start:])
     assert "Traceback" not in logged and "Error" not in logged, logged
+
+
+def test_a_request_head_over_the_limit_in_one_read_is_431(gateway):
+    # 10 KB of head in one segment, against max_header_bytes = 4096: h11
+    # bounds only a head that is still incomplete.
+    with connect(gateway.admin_url, timeout=5) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n")
+        answer = read_until_closed(sock)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 "), answer[:100]
+    assert b"connection: close" in head.lower()
+    assert json.loads(body)["error"] == "bad_request"
+
+
+def test_a_request_head_within_the_limit_is_served(gateway):
+    with connect(gateway.admin_url, timeout=5) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n")
+        ((status, _, _),) = Responses(sock).read()
+    assert status == 200
+
+
+@pytest.mark.parametrize("listener", ["public_url", "admin_url"])
+def test_no_server_header_reaches_clients(gateway, listener):
+    # The public address relays the control plane's answers (Hypercorn).
+    with connect(getattr(gateway, listener)) as sock:
+        sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        ((status, headers, _),) = Responses(sock).read()
+    assert status in (200, 401, 404)
+    assert b"server" not in headers, headers[b"server"]

@@ -2,6 +2,11 @@
 per-IP buckets."""
 
 import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -158,3 +163,38 @@ def test_per_ip_buckets_believe_forwarded_addresses_only_from_trusted_proxies(tm
             assert same == [401, 401, 429]
     finally:
         gateway.stop()
+
+
+def test_a_killed_gateways_socket_directory_is_removed_at_the_next_start(
+    tmp_path, upstream, monkeypatch
+):
+    # A scratch temporary directory of its own, short enough for a socket path.
+    scratch = Path(tempfile.mkdtemp(prefix="gw-"))
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    config = edge_config(upstream.url)
+    try:
+        killed = GatewayProcess(tmp_path / "killed", config).start()
+        killed.process.kill()
+        killed.process.wait()
+        killed.stop()
+        (left,) = scratch.glob("login-gateway-*")
+        assert (left / "control.sock").exists()
+        live = GatewayProcess(tmp_path / "live", config).start()
+        try:
+            (live_dir,) = set(scratch.glob("login-gateway-*")) - {left}
+            unbound_old = scratch / "login-gateway-old"
+            unbound_young = scratch / "login-gateway-young"
+            for unbound in (unbound_old, unbound_young):
+                unbound.mkdir(mode=0o700)
+            os.utime(unbound_old, (time.time() - 3600, time.time() - 3600))
+            started = GatewayProcess(tmp_path / "started", config).start()
+            started.stop()
+            remaining = set(scratch.glob("login-gateway-*"))
+            assert left not in remaining and unbound_old not in remaining
+            # A live gateway's, and one that may be a gateway still starting, stay.
+            assert {live_dir, unbound_young} <= remaining
+            assert live.public.get("/openapi.json").status_code == 200  # relayed: socket intact
+        finally:
+            live.stop()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
