@@ -119,12 +119,11 @@ def test_connections_per_address_are_capped_but_not_for_a_trusted_proxy(tmp_path
         gateway.stop()
 
 
-def open_event_stream(gateway, token: str):
+def open_event_stream(gateway, token: str, path: bytes = b"/v1/session/events"):
     """An open event stream (its head read), or the refusal."""
     sock = connect(gateway.public_url, timeout=10)
     sock.sendall(
-        b"GET /v1/session/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
-        % token.encode()
+        b"GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n" % (path, token.encode())
     )
     head = b""
     while b"\r\n\r\n" not in head:
@@ -143,10 +142,11 @@ def test_event_streams_are_capped_per_session(gateway, username):
             sock, head = open_event_stream(gateway, token)
             streams.append(sock)
             assert head.startswith(b"HTTP/1.1 200 "), head
-        sock, head = open_event_stream(gateway, token)
-        streams.append(sock)
-        assert head.startswith(b"HTTP/1.1 429 "), head
-        assert b"retry-after: " in head.lower()
+        for path in (b"/v1/session/events", b"/v1/session/%65vents?x=1"):
+            sock, head = open_event_stream(gateway, token, path)
+            streams.append(sock)
+            assert head.startswith(b"HTTP/1.1 429 "), head
+            assert b"retry-after: " in head.lower()
         # Another session from the same address has its own share.
         gateway.create_user(username + "b")
         sock, head = open_event_stream(gateway, session_token(gateway, username + "b"))

@@ -41,6 +41,7 @@ TLS_HANDSHAKE_TIMEOUT = 10.0
 DRAIN_SECONDS = 2.0
 EVENTS_PATH = b"/v1/session/events"
 EVENTS_RETRY_AFTER = 5.0
+_PERCENT = ord("%")  # an int's membership is a memchr
 
 
 def split_bind(bind: str) -> tuple[str, int]:
@@ -68,7 +69,7 @@ class EventStreamCaps:
         target = request.target
         # Cheap tests first: the hot paths are never event streams. An
         # escape may spell the path too, so such targets are decided.
-        if not (target.startswith(EVENTS_PATH) or b"%" in target) or request.method not in (
+        if not (target.startswith(EVENTS_PATH) or _PERCENT in target) or request.method not in (
             "GET",
             "HEAD",
         ):
