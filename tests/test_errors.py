@@ -27,6 +27,8 @@ SPEC_CODES = {
     "forbidden",
     "bad_request",
     "not_found",
+    "unavailable",
+    "internal_error",
 }
 
 
@@ -44,9 +46,9 @@ def test_every_error_class_in_the_module_is_listed() -> None:
         and issubclass(obj, GatewayError)
         and not obj.__name__.startswith("_")
     }
-    # InternalError is bad_request with status 500 (SPEC 9 has no code for it).
-    assert defined - {GatewayError, errors.InternalError} == set(ALL_ERRORS)
-    assert errors.InternalError.code in SPEC_CODES and errors.InternalError.status == 500
+    assert defined - {GatewayError} == set(ALL_ERRORS)
+    assert errors.InternalError.status == 500 and errors.Unavailable.status == 503
+    assert "Retry-After" in errors.Unavailable().headers()
 
 
 @pytest.mark.parametrize(
@@ -89,7 +91,11 @@ def test_statuses() -> None:
     assert statuses["forbidden"] == 403
     assert statuses["bad_request"] == statuses["bad_character"] == 400
     assert statuses["invalid_credentials"] == statuses["unauthenticated"] == 401
-    assert all(400 <= s < 500 for s in statuses.values())
+    assert statuses["unavailable"] == 503 and statuses["internal_error"] == 500
+    client_faults = {
+        c: s for c, s in statuses.items() if c not in ("unavailable", "internal_error")
+    }
+    assert all(400 <= s < 500 for s in client_faults.values())
 
 
 def test_errors_without_extra_fields_have_no_headers() -> None:

@@ -169,13 +169,25 @@ class NotFound(GatewayError):
     default_message = "Not found"
 
 
-class InternalError(GatewayError):
-    """A failure inside the gateway: logged once, and the request was not
-    carried out. SPEC section 9 has no code for it and a client must branch
-    on one of the listed codes, so the body says ``bad_request`` and the
-    status, 500, says whose fault it is."""
+class Unavailable(_RetryLater):
+    """Something the gateway needs (the store, an upstream, a share of its
+    descriptors) cannot answer now: 503 with ``Retry-After``, or 502/504 for
+    an upstream. Never read as "no session": a client retries, it is not
+    logged out."""
 
-    code = "bad_request"
+    code = "unavailable"
+    status = 503
+    default_message = "Service unavailable: try again shortly"
+
+    def __init__(self, message: str | None = None, retry_after: float = 1.0) -> None:
+        super().__init__(retry_after, message)
+
+
+class InternalError(GatewayError):
+    """A failure inside the gateway: logged once, without secrets, and the
+    request was not carried out."""
+
+    code = "internal_error"
     status = 500
     default_message = "Internal error: the request was not carried out"
 
@@ -193,5 +205,7 @@ ALL_ERRORS: tuple[type[GatewayError], ...] = (
     Forbidden,
     BadRequest,
     NotFound,
+    Unavailable,
+    InternalError,
 )
 """Every error class, one per SPEC section 9 code."""

@@ -180,7 +180,7 @@ def test_a_101_that_is_not_the_handshakes_answer_is_502(raw_gateway, raw_upstrea
             f"Sec-WebSocket-Key: {KEY}",
         ],
     )
-    assert status == 502 and json.loads(body)["error"] == "not_found"
+    assert status == 502 and json.loads(body)["error"] == "unavailable"
     assert headers[b"connection"] == b"close"
     assert raw_upstream.event("closed:" + tag).wait(WAIT), "the upstream connection stays open"
 

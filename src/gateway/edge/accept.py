@@ -30,8 +30,8 @@ from gateway.edge.forwarded import TrustedProxies
 from gateway.edge.listener import ConnectionLimits, Handler, HttpConnection, Request
 from gateway.edge.streams import RawSocketStream
 from gateway.edge.watchdog import Watchdog
-from gateway.edge.wire import Unavailable, status_line
-from gateway.errors import RateLimited
+from gateway.edge.wire import status_line
+from gateway.errors import RateLimited, Unavailable
 from gateway.http.wire import error_response
 
 log = logging.getLogger("gateway.edge")

@@ -21,6 +21,7 @@ from gateway.config import AccessRule, Config, RouteConfig
 from gateway.credentials import session_token
 from gateway.edge.access import AccessControl, PrefixTable
 from gateway.edge.admission import LoginAdmission
+from gateway.edge.event_streams import EVENTS_PATH, EventStreamCaps, EventStreamsFull
 from gateway.edge.forward_auth import original_request
 from gateway.edge.forwarded import TrustedProxies
 from gateway.edge.listener import HttpConnection, Request
@@ -30,7 +31,14 @@ from gateway.edge.upstream import Origin, UpstreamError, UpstreamPool, UpstreamT
 from gateway.edge.watchdog import Watchdog
 from gateway.edge.websocket import handshake_key
 from gateway.edge.wire import ProtocolError, encode_headers
-from gateway.errors import BadRequest, Forbidden, GatewayError, RateLimited, Unauthenticated
+from gateway.errors import (
+    BadRequest,
+    Forbidden,
+    GatewayError,
+    RateLimited,
+    Unauthenticated,
+    Unavailable,
+)
 from gateway.http.wire import JSON, encode, error_response
 from gateway.metrics import Metrics
 
@@ -42,13 +50,10 @@ _JSON_HEADERS = encode_headers([(b"content-type", JSON), (b"cache-control", b"no
 EdgeHandler = Callable[[Request, HttpConnection], Awaitable[None]]
 
 
-class BadGateway(GatewayError):
-    """The upstream could not be reached or broke the exchange. SPEC
-    section 9 has no code for it, so the body carries ``not_found`` (the
-    service asked for cannot be reached) and the status says which: 502, or
-    504 for a timeout."""
+class BadGateway(Unavailable):
+    """The upstream could not be reached or broke the exchange: SPEC
+    section 9's ``unavailable``, with 502, or 504 for a timeout."""
 
-    code = "not_found"
     status = 502
     default_message = "The upstream service is unavailable"
 
@@ -123,6 +128,7 @@ class DataPlane:
         )
         self.rules = PrefixTable([(rule.prefix, rule) for rule in config.forward_auth.rules])
         self._login_url = config.forward_auth.login_url
+        self.event_streams = EventStreamCaps(sessions, config.http)
         self._status_bodies: dict[str, tuple[float, bytes]] = {}
         self._own: dict[bytes, tuple[str, EdgeHandler]] = {
             b"/v1/session": ("GET", self._check_session),
@@ -153,6 +159,13 @@ class DataPlane:
             matched = self.routes.match(path)
             if matched is not None:
                 await self._proxy(request, connection, decided, matched[0], matched[1])
+            elif path == EVENTS_PATH and request.method in ("GET", "HEAD"):
+                await self.event_streams.serve(
+                    request,
+                    connection,
+                    self._client(request, connection),
+                    lambda: self._relay(request, connection, decided),
+                )
             else:
                 await self._relay(request, connection, decided)
         except ProtocolError:
@@ -187,7 +200,8 @@ class DataPlane:
         self, request: Request, connection: HttpConnection, error: GatewayError
     ) -> None:
         if isinstance(error, RateLimited):
-            self._metrics.rate_limited.inc("api_key")
+            bucket = "event_streams" if isinstance(error, EventStreamsFull) else "api_key"
+            self._metrics.rate_limited.inc(bucket)
         status, headers, body = error_response(error)
         headers = [(k, v) for k, v in headers if k != b"content-length"]
         await connection.respond(request, status, headers, body)

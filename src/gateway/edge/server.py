@@ -1,37 +1,23 @@
-"""The data plane's listener: sockets, TLS, and the ``DataPlane`` behind
-them, with the caps on open event streams in front of it.
-
-An event stream (``GET /v1/session/events``) holds its client connection
-and a connection to the control plane (three descriptors) for as long as
-its session lives; one session or one address may hold only a few
-(``[http] max_event_streams_per_session`` and ``_per_client``), past which
-the answer is ``rate_limited``.
-"""
+"""The data plane's listener: sockets, TLS, and the ``DataPlane`` behind them."""
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 
 import trio
 
 from gateway import __version__, schemas
-from gateway.addresses import client_group
-from gateway.auth.sessions import Session, SessionRegistry
-from gateway.config import HttpConfig
-from gateway.credentials import session_token
+from gateway.auth.sessions import Session
 from gateway.descriptors import DescriptorBudget
 from gateway.edge.accept import Acceptor, ListenerStats, serve_connections
 from gateway.edge.access import AccessControl, WithdrawalTiers
 from gateway.edge.admission import LoginAdmission
 from gateway.edge.app import DataPlane
 from gateway.edge.forwarded import TrustedProxies
-from gateway.edge.listener import ConnectionLimits, Handler, HttpConnection, Request
-from gateway.edge.paths import decide
+from gateway.edge.listener import ConnectionLimits
 from gateway.edge.streams import RawSocketStream
 from gateway.edge.upstream import Origin, UpstreamPool
 from gateway.edge.watchdog import Watchdog
-from gateway.errors import GatewayError, RateLimited
 from gateway.http.wire import encode
 from gateway.runtime import Runtime
 from gateway.tls import server_context
@@ -39,9 +25,6 @@ from gateway.tls import server_context
 log = logging.getLogger("gateway.edge")
 TLS_HANDSHAKE_TIMEOUT = 10.0
 DRAIN_SECONDS = 2.0
-EVENTS_PATH = b"/v1/session/events"
-EVENTS_RETRY_AFTER = 5.0
-_PERCENT = ord("%")  # an int's membership is a memchr
 
 
 def split_bind(bind: str) -> tuple[str, int]:
@@ -50,68 +33,6 @@ def split_bind(bind: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise ValueError(f"bind address {bind!r} is not host:port")
     return host.strip("[]"), int(port)
-
-
-class EventStreamCaps:
-    """The data plane's handler, with the event-stream caps in front."""
-
-    def __init__(self, app: Handler, sessions: SessionRegistry, http: HttpConfig) -> None:
-        self._app = app
-        self._sessions = sessions
-        self._trusted = TrustedProxies(http.trusted_proxies, http.forwarded_header)
-        self._ipv6_prefix = http.ipv6_prefix
-        self._per_session = http.max_event_streams_per_session
-        self._per_client = http.max_event_streams_per_client
-        self.open: Counter[tuple[str, str]] = Counter()
-        self.refused = 0
-
-    async def __call__(self, request: Request, connection: HttpConnection) -> None:
-        target = request.target
-        # Cheap tests first: the hot paths are never event streams. An
-        # escape may spell the path too, so such targets are decided.
-        if not (target.startswith(EVENTS_PATH) or _PERCENT in target) or request.method not in (
-            "GET",
-            "HEAD",
-        ):
-            await self._app(request, connection)
-            return
-        try:
-            is_stream = decide(target).path == EVENTS_PATH
-        except GatewayError:
-            is_stream = False  # the data plane refuses it
-        if not is_stream:
-            await self._app(request, connection)
-            return
-        keys = self._keys(request, connection)
-        open_ = self.open
-        if any(open_[key] >= self._cap(key) for key in keys):
-            self.refused += 1
-            error = RateLimited(EVENTS_RETRY_AFTER, "Too many open event streams")
-            await connection.respond_error(request, error)
-            return
-        for key in keys:
-            open_[key] += 1
-        try:
-            await self._app(request, connection)
-        finally:
-            for key in keys:
-                open_[key] -= 1
-                if not open_[key]:
-                    del open_[key]
-
-    def _cap(self, key: tuple[str, str]) -> int:
-        return self._per_session if key[0] == "session" else self._per_client
-
-    def _keys(self, request: Request, connection: HttpConnection) -> list[tuple[str, str]]:
-        client = self._trusted.client_address(connection.peer, request.headers)
-        keys = [("client", client_group(client, self._ipv6_prefix))]
-        try:
-            token = session_token(request.headers, request.method)
-            if token is not None:
-                keys.append(("session", self._sessions.authenticate(token).session_id))
-        except GatewayError:
-            pass  # no live session: the control plane answers 401
-        return keys
 
 
 class DataPlaneServer:
@@ -174,16 +95,12 @@ class DataPlaneServer:
             (),
             lambda: {(): float(self.stats.open_connections)},
         )
-        self.event_streams = EventStreamCaps(self.app, sessions, http)
+        self.event_streams = self.app.event_streams
         runtime.metrics.gauge(
             "gateway_open_event_streams",
             "Open event streams (GET /v1/session/events) on the public address.",
             (),
-            lambda: {
-                (): float(
-                    sum(n for (kind, _), n in self.event_streams.open.items() if kind == "client")
-                )
-            },
+            lambda: {(): float(self.event_streams.streams)},
         )
         self._ssl = (
             server_context(http.certfile, http.keyfile, ["http/1.1"]) if http.certfile else None
@@ -221,7 +138,7 @@ class DataPlaneServer:
     async def _serve(self, listeners: list[trio.SocketListener]) -> None:
         http = self.runtime.config.http
         acceptor = Acceptor(
-            self.event_streams,
+            self.app,
             self.limits,
             self.watchdog,
             self.stats,

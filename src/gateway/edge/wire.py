@@ -62,21 +62,6 @@ class PayloadTooLarge(ProtocolError):
         super().__init__("Request body too large", 413)
 
 
-class Unavailable(GatewayError):
-    """The gateway cannot take this request now (SPEC section 9's
-    ``unavailable``): try again in a second."""
-
-    code = "unavailable"
-    status = 503
-    default_message = "Service unavailable"
-
-    def extra(self) -> dict[str, object]:
-        return {"retry_after": 1}
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "1"}
-
-
 def status_line(status: int) -> bytes:
     line = _STATUS_LINES.get(status)
     return line if line is not None else b"HTTP/1.1 %d Status\r\n" % status
