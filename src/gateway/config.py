@@ -17,6 +17,8 @@ A full file with the defaults::
     [sessions]
     idle_timeout_seconds = 900
     absolute_lifetime_seconds = 86400
+    max_portal_sessions = 5      # portal (web) sessions of one user at once; past it the
+                                 # oldest ends (a trading portal is the trading session)
 
     [login]
     expiry_seconds = 300         # a login transaction (login_id) lives this long
@@ -67,6 +69,9 @@ A full file with the defaults::
     window = 1                   # accept the previous and the next step too
     algorithm = "sha1"
     issuer = "Login Gateway"
+
+    [devices]
+    auto_activate_days = 14      # a shipped card activates by itself this long after delivery
 
     [passkeys]
     rp_id = "localhost"          # the domain passkeys are bound to
@@ -194,6 +199,9 @@ class LockoutConfig(_Section):
 class SessionConfig(_Section):
     idle_timeout_seconds: PositiveSeconds = 900.0
     absolute_lifetime_seconds: PositiveSeconds = 86_400.0
+    # A laptop and a phone browser both stay logged in; the cap bounds what
+    # a stolen password can hold open.
+    max_portal_sessions: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
 
 
 class LoginConfig(_Section):
@@ -302,6 +310,12 @@ class TotpConfig(_Section):
     window: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha1"
     issuer: str = "Login Gateway"
+
+
+class DevicesConfig(_Section):
+    # A card support ships is pending until its holder activates it, or
+    # until this long after its delivery date (SPEC 4, FAQ item 8).
+    auto_activate_days: Annotated[float, msgspec.Meta(ge=0)] = 14.0
 
 
 class PasskeyConfig(_Section):
@@ -488,6 +502,7 @@ class Config(_Section):
     sms: SmsConfig = msgspec.field(default_factory=SmsConfig)
     totp: TotpConfig = msgspec.field(default_factory=TotpConfig)
     passkeys: PasskeyConfig = msgspec.field(default_factory=PasskeyConfig)
+    devices: DevicesConfig = msgspec.field(default_factory=DevicesConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     proxy: ProxyConfig = msgspec.field(default_factory=ProxyConfig)
     routes: list[RouteConfig] = msgspec.field(default_factory=list)

@@ -376,6 +376,8 @@ class UserInfo(_Body, kw_only=True):
     email: str | None = None
     phone: str | None = None
     devices: list[str]
+    # Shipped cards not activated yet ("type:id"): not offered at login.
+    pending_devices: list[str] = msgspec.field(default_factory=list)
     locked: bool
     failures: int
     retry_after: float
@@ -392,6 +394,19 @@ class EnrolDeviceRequest(_Body, kw_only=True):
     pin: Annotated[str, msgspec.Meta(max_length=16)] | None = None
     secret: Annotated[str, msgspec.Meta(max_length=128)] | None = None
     label: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    # A card support ships (dscplus, platinum, gold, dsc, scc): pending until
+    # its holder activates it, or [devices] auto_activate_days after it is
+    # delivered: at deliver_at (Unix time) or delivery_days from now.
+    ships: bool = False
+    deliver_at: Annotated[float, msgspec.Meta(ge=0, le=1e11)] | None = None
+    delivery_days: Annotated[float, msgspec.Meta(ge=0, le=365)] | None = None
+
+
+class UpdateContactsRequest(_Body, kw_only=True):
+    """Support changes where messages go; the old address is told."""
+
+    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
 
 
 class TotpEnrolled(_Body, kw_only=True):
@@ -410,6 +425,12 @@ class CardEnrolled(_Body, kw_only=True):
     ocra_suite: str
     serial: str
     pin: str | None = None  # only when the gateway made it
+    # False for dsc: its PIN unlocks the card itself and is no part of the
+    # response, so the gateway never sees or checks it.
+    pin_checked: bool
+    pin_note: str
+    deliver_at: float | None = None  # shipped: pending until activated ...
+    activates_at: float | None = None  # ... or until this time, by itself
 
 
 class CodeGrid(_Body, kw_only=True):
@@ -425,6 +446,8 @@ class CodeCardEnrolled(_Body, kw_only=True):
     device_id: str
     type: Literal["scc"]
     card: CodeGrid
+    deliver_at: float | None = None
+    activates_at: float | None = None
 
 
 class SmsEnrolled(_Body, kw_only=True):
@@ -449,6 +472,36 @@ class Outbox(_Body, kw_only=True):
 class PinChange(_Body, kw_only=True):
     old_pin: Annotated[str, msgspec.Meta(max_length=16)]
     new_pin: Annotated[str, msgspec.Meta(max_length=16)]
+
+
+class DeviceActivated(_Body, kw_only=True):
+    device_id: str
+    activated: bool
+    # The interim credentials' sessions, when the activation also ended a
+    # suspension (it is a reactivation then).
+    sessions_ended: int
+
+
+class EmailChangeRequest(_Body, kw_only=True):
+    """Without ``password``: a code goes to the e-mail on record. With it:
+    the change is made at once."""
+
+    new_email: Annotated[str, msgspec.Meta(max_length=254)]
+    password: Password | None = None
+
+
+class EmailCodeSent(_Body, kw_only=True):
+    sent: Literal["email"]  # to the e-mail on record
+    expires_in: int
+
+
+class EmailChangeConfirmation(_Body, kw_only=True):
+    code: Annotated[str, msgspec.Meta(max_length=16)]
+
+
+class EmailChanged(_Body, kw_only=True):
+    email: str
+    changed: bool
 
 
 class PinReset(_Body, kw_only=True):

@@ -117,14 +117,48 @@ def test_trading_portal_counts_as_the_trading_session(registry: SessionRegistry)
     assert occupied.existing.platform is Platform.PORTAL
 
 
-def test_a_new_portal_login_replaces_the_previous_portal_session(
-    registry: SessionRegistry,
-) -> None:
+def test_portal_sessions_run_side_by_side_up_to_the_cap(clock: TestClock) -> None:
+    registry = SessionRegistry(clock, SessionConfig(max_portal_sessions=3))
+    trading = opened(open_session(registry, Platform.TWS))
+    portals = []
+    for _ in range(3):
+        clock.advance(1)
+        portals.append(opened(open_session(registry, Platform.PORTAL)))
+    assert all(p.replaced is None and p.ended == () for p in portals)
+    assert all(registry.authenticate(p.token).active for p in portals)
+    clock.advance(1)
+    fourth = opened(open_session(registry, Platform.PORTAL))
+    # The oldest portal session ends (not a takeover); the rest and the
+    # trading session stay.
+    assert fourth.replaced is None and fourth.ended == (portals[0].session,)
+    assert portals[0].session.state is SessionState.ENDED
+    with pytest.raises(Unauthenticated):
+        registry.authenticate(portals[0].token)
+    for kept in (*portals[1:], fourth, trading):
+        assert registry.authenticate(kept.token).active
+    assert len(registry.sessions("alice")) == 4
+
+
+def test_a_portal_session_that_ended_frees_its_place(clock: TestClock) -> None:
+    registry = SessionRegistry(clock, SessionConfig(max_portal_sessions=2))
     first = opened(open_session(registry, Platform.PORTAL))
     second = opened(open_session(registry, Platform.PORTAL))
-    assert second.replaced is first.session
-    with pytest.raises(SessionReplaced):
-        registry.authenticate(first.token)
+    registry.logout(first.token)
+    third = opened(open_session(registry, Platform.PORTAL))
+    assert third.ended == ()
+    clock.advance(IDLE)  # both expire
+    fourth = opened(open_session(registry, Platform.PORTAL))
+    fifth = opened(open_session(registry, Platform.PORTAL))
+    assert fourth.ended == () and fifth.ended == ()
+    del second
+
+
+def test_portal_sessions_of_one_user_do_not_touch_anothers(clock: TestClock) -> None:
+    registry = SessionRegistry(clock, SessionConfig(max_portal_sessions=1))
+    alice = opened(open_session(registry, Platform.PORTAL))
+    bob = opened(open_session(registry, Platform.PORTAL, username="bob"))
+    assert bob.ended == ()
+    assert registry.authenticate(alice.token).active
 
 
 def test_each_user_has_their_own_single_session(registry: SessionRegistry) -> None:

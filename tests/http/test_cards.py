@@ -211,3 +211,32 @@ def test_someone_elses_card_pin_cannot_be_changed(gateway, username):
         headers=bearer(token),
     )
     assert answer.status_code == 404
+
+
+def test_the_dsc_enrolment_says_its_pin_is_the_cards_alone(gateway, username):
+    gateway.create_user(username)
+    dsc = enrol(gateway, username, "dsc")
+    assert dsc["pin_checked"] is False
+    assert "unlocks the card itself" in dsc["pin_note"] and "never" in dsc["pin_note"]
+    dscplus = enrol(gateway, username, "dscplus")
+    assert dscplus["pin_checked"] is True and "checks this PIN" in dscplus["pin_note"]
+    # The gateway keeps no PIN of a dsc: none to change here (the card's own
+    # menu changes it).
+    login = start_login(gateway, username).json()
+    done = respond(
+        gateway,
+        login["login_id"],
+        card_answer(dsc, challenge(gateway, login["login_id"], "dsc")),
+        "dsc",
+    )
+    assert done.status_code == 200, done.text
+    changed = gateway.public.post(
+        f"/v1/devices/{dsc['device_id']}/pin",
+        json={"old_pin": dsc["pin"], "new_pin": "2468"},
+        headers=bearer(done.json()["token"]),
+    )
+    assert changed.status_code == 400 and "on the card" in changed.json()["message"]
+    reset = gateway.admin.post(
+        f"/admin/v1/users/{username}/devices/{dsc['device_id']}/pin", json={"new_pin": "2468"}
+    )
+    assert reset.status_code == 400

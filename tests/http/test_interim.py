@@ -38,10 +38,12 @@ def test_a_temporary_passcode_over_its_ten_days(own_gateway, username):
     assert day0.status_code == 200, day0.text
     assert day0.json()["session"]["method"] == "temp_passcode"
     gateway.public.post("/v1/logout", headers=bearer(day0.json()["token"]))
-    # Day 2 + 1 s: no trading; a portal session that may only print the card.
+    # Day 2 + 1 s: no trading (the passcode is not even offered, and the
+    # answer says why); a portal session that may only print the card.
     gateway.advance(2 * DAY + 1)
-    trading = passcode_login(gateway, username, passcode)
+    trading = start_login(gateway, username)
     assert trading.status_code == 403 and trading.json()["error"] == "forbidden"
+    assert "portal" in trading.json()["message"]
     portal = passcode_login(gateway, username, passcode, platform="portal")
     assert portal.status_code == 200, portal.text
     cookie = {"Cookie": f"gw_session={portal.cookies['gw_session']}"}
@@ -59,10 +61,56 @@ def test_a_temporary_passcode_over_its_ten_days(own_gateway, username):
         gateway.public.get("/auth/verify", headers={**cookie, "X-Forwarded-Uri": "/"}),
     ):
         assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
-    # Day 10 + 1 s: nothing.
+    # Day 10 + 1 s: the passcode is over and no longer offered; the card
+    # printed on day 2 goes on.
     gateway.advance(8 * DAY)
-    late = passcode_login(gateway, username, passcode, platform="portal")
-    assert late.json()["error"] == "login_failed"
+    late = start_login(gateway, username, platform="portal")
+    assert late.status_code == 200 and late.json()["methods"] == ["online_card"]
+
+
+def test_a_passcode_between_days_2_and_10_is_offered_to_the_portal_alone(own_gateway, username):
+    gateway = own_gateway.start()
+    enrolled_user(gateway, username)
+    passcode = issue_passcode(gateway, username).json()["passcode"]
+    assert start_login(gateway, username).json()["methods"] == ["temp_passcode"]
+    gateway.advance(2 * DAY - 1)
+    begun = start_login(gateway, username).json()
+    assert begun["methods"] == ["temp_passcode"]
+    gateway.advance(1)
+    assert start_login(gateway, username).json()["error"] == "forbidden"
+    portal = start_login(gateway, username, platform="portal").json()
+    assert portal["methods"] == ["temp_passcode"]
+    # A trading login begun in the full days and answered after them is
+    # held to the portal all the same.
+    late = gateway.public.post(
+        f"/v1/login/{begun['login_id']}/verify",
+        json={"method": "temp_passcode", "response": passcode},
+    )
+    assert late.status_code == 403 and late.json()["error"] == "forbidden"
+    gateway.advance(8 * DAY - 1)
+    assert start_login(gateway, username, platform="portal").json()["methods"] == ["temp_passcode"]
+    gateway.advance(1)
+    assert start_login(gateway, username, platform="portal").json()["error"] == "login_failed"
+
+
+def test_an_expired_online_card_is_no_longer_offered(own_gateway, username):
+    gateway = own_gateway.start()
+    enrolled_user(gateway, username)
+    passcode = issue_passcode(gateway, username).json()["passcode"]
+    portal = passcode_login(gateway, username, passcode, platform="portal")
+    cookie = {"Cookie": f"gw_session={portal.cookies['gw_session']}"}
+    gateway.public.post("/v1/online-card", headers=cookie)
+    gateway.public.post("/v1/logout", headers=cookie)
+    offered = start_login(gateway, username).json()["methods"]
+    assert sorted(offered) == ["online_card", "temp_passcode"]
+    gateway.advance(10 * DAY)  # the passcode is over; the card goes on
+    assert start_login(gateway, username).json()["methods"] == ["online_card"]
+    gateway.advance(11 * DAY - 1)
+    assert start_login(gateway, username).json()["methods"] == ["online_card"]
+    gateway.advance(1)
+    late = start_login(gateway, username)
+    assert late.status_code == 401 and late.json()["error"] == "login_failed"
+    assert "expired" in late.json()["message"]
 
 
 def test_never_two_temporary_passcodes_in_a_row(own_gateway, username):
@@ -124,8 +172,8 @@ def test_an_online_card_is_refused_after_21_days(own_gateway, username):
     card = gateway.public.post("/v1/online-card", headers=cookie).json()["card"]
     gateway.public.post("/v1/logout", headers=cookie)
     gateway.advance(21 * DAY + 1)
-    late = card_login(gateway, username, card)
-    assert late.json()["error"] == "login_failed"
+    late = start_login(gateway, username)
+    assert late.status_code == 401 and late.json()["error"] == "login_failed"
 
 
 def test_the_user_reactivates_by_answering_with_the_device(own_gateway, username):

@@ -1,8 +1,11 @@
 """Single trading session with takeover, portal alongside, expiry, events."""
 
+import json
+
 import httpx
 
 from tests.http.flows import bearer, enrolled_user, login_with_totp, session_of, start_login
+from tests.http.harness import TEST_CONFIG
 
 
 def test_second_trading_login_needs_a_takeover(gateway, username):
@@ -56,6 +59,46 @@ def test_portal_runs_alongside_trading(gateway, username):
     # A trading portal is a trading session: it needs the takeover.
     trading_portal = start_login(gateway, username, platform="portal", trading=True)
     assert trading_portal.status_code == 409
+
+
+def portal_token(response):
+    assert response.status_code == 200, response.text
+    return response.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+
+
+def test_a_laptop_and_a_phone_browser_both_stay_logged_in(gateway, username):
+    gateway.create_user(username)
+    start = len(gateway.output)
+    laptop = portal_token(start_login(gateway, username, platform="portal"))
+    phone = portal_token(start_login(gateway, username, platform="portal"))
+    assert session_of(gateway, laptop).status_code == 200
+    assert session_of(gateway, phone).status_code == 200
+    listed = gateway.admin.get("/admin/v1/sessions", params={"user": username}).json()
+    assert [s["platform"] for s in listed["sessions"]] == ["portal", "portal"]
+    gateway.lines_after(start, '"login_ok"', count=2)
+    assert not [line for line in gateway.output[start:] if '"takeover"' in line]
+
+
+def test_past_the_cap_the_oldest_portal_session_ends(own_gateway, username):
+    own_gateway.config_path.write_text(TEST_CONFIG + "\n[sessions]\nmax_portal_sessions = 2\n")
+    gateway = own_gateway.start()
+    gateway.create_user(username)
+    trading = start_login(gateway, username, platform="tws").json()["token"]
+    first = portal_token(start_login(gateway, username, platform="portal"))
+    gateway.advance(1)
+    second = portal_token(start_login(gateway, username, platform="portal"))
+    start = len(gateway.output)
+    gateway.advance(1)
+    third = portal_token(start_login(gateway, username, platform="portal"))
+    ended = session_of(gateway, first)
+    assert ended.status_code == 401 and ended.json()["error"] == "unauthenticated"
+    for kept in (second, third, trading):
+        assert session_of(gateway, kept).status_code == 200
+    (line,) = gateway.lines_after(start, '"session_ended"')
+    event = json.loads(line)
+    assert event["user"] == username and event["reason"] == "max_portal_sessions"
+    assert event["platform"] == "portal"
+    assert not [line for line in gateway.output[start:] if '"takeover"' in line]
 
 
 def test_idle_session_expires_and_tickle_keeps_it(gateway, username):

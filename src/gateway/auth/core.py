@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.auth.account import AccountDesk
 from gateway.auth.apikeys import ApiKeyRegistry, ScopeReach
 from gateway.auth.events import EventBus
 from gateway.auth.factors import Factor, default_factors
@@ -48,6 +49,7 @@ class LoginCore:
     store: Store
     recovery: RecoveryDesk
     passkeys: PasskeyDesk
+    account: AccountDesk
 
     @classmethod
     def build(
@@ -98,6 +100,7 @@ class LoginCore:
             totp_config=config.totp,
             events=events,
             api_keys=api_keys,
+            devices=config.devices,
         )
         outbox = notifier if notifier is not None else Outbox(clock, config.notifier.outbox_size)
         if notifier is None:
@@ -134,6 +137,7 @@ class LoginCore:
             store,
             recovery,
             passkeys,
+            AccountDesk(store, flow, guard, outbox, clock, events),
         )
 
     def sweep(self) -> None:

@@ -35,11 +35,12 @@ from typing import Any
 
 from gateway.auth.events import EventBus
 from gateway.auth.factors.base import Challenge, Factor, Tier
-from gateway.auth.factors.interim import INTERIM_METHODS
+from gateway.auth.factors.interim import INTERIM_METHODS, offered_at_login
 from gateway.auth.lockout import LockoutGuard, Outcome
 from gateway.auth.passwords import AsyncPasswordHasher, check_username
 from gateway.auth.ratelimit import LoginRateLimits
 from gateway.auth.sessions import Occupied, Platform, Session, SessionRegistry, parse_platform
+from gateway.auth.shipments import usable
 from gateway.auth.trust import DeviceCookies, lock_key
 from gateway.clock import Clock
 from gateway.config import LoginConfig
@@ -54,7 +55,7 @@ from gateway.errors import (
     SessionExists,
 )
 from gateway.notify import Notifier
-from gateway.store.base import Store, User
+from gateway.store.base import Device, Store, User
 
 NO_SECOND_FACTOR = "none"
 SUSPENDED = "suspended:"  # store setting: the user's security devices are suspended
@@ -260,7 +261,7 @@ class LoginFlow:
             elif not methods:
                 outcome = Outcome.RELEASED
             else:
-                found = await self._methods_of(username)
+                found = await self._methods_of(username, platform == Platform.PORTAL.value)
                 outcome = Outcome.RELEASED if found else Outcome.SUCCEEDED
         except BaseException:
             await self._guard.release(attempt)  # not evaluated: counts nothing
@@ -286,7 +287,7 @@ class LoginFlow:
         issued_before = txn.challenges.get(method, 0)
         if issued_before >= factor.max_challenges:
             raise RateLimited(self._expiry, "No more codes for this login; start again")
-        devices = [d for d in await self._store.devices_of(txn.username) if d.type == method]
+        devices = [d for d in await self._devices_of(txn.username) if d.type == method]
         issued = factor.issue_challenge(devices, self._clock.now(), channel)
         txn.challenges[method] = issued_before + 1
         txn.move(LoginEvent.CHALLENGE_ISSUED)
@@ -424,6 +425,17 @@ class LoginFlow:
             session=session.session_id[:16],
             trusted_device=txn.device_id is not None,
         )
+        for ended in opened.ended:
+            # Past [sessions] max_portal_sessions: the oldest portal session
+            # ends, as a logout would; nothing was taken over.
+            self._emit(
+                "session_ended",
+                txn.username,
+                session=ended.session_id[:16],
+                platform=ended.platform.value,
+                reason="max_portal_sessions",
+                by="gateway",
+            )
         if opened.replaced is not None:
             self._emit(
                 "takeover",
@@ -448,12 +460,31 @@ class LoginFlow:
         if (await self._guard.status(key)).locked:
             self._emit("locked", username, ip=ip, trusted_device=key != username)
 
-    async def _methods_of(self, username: str) -> tuple[str, ...]:
-        devices = await self._store.devices_of(username)
-        types = dict.fromkeys(d.type for d in devices)
-        if await self._store.get_setting(SUSPENDED + username):
+    async def _devices_of(self, username: str) -> list[Device]:
+        """The user's devices a login may use: not a shipped card its holder
+        has not activated yet (``shipments.py``)."""
+        return await usable(self._store, await self._store.devices_of(username), self._clock.now())
+
+    async def _methods_of(self, username: str, portal: bool) -> tuple[str, ...]:
+        """The methods to offer a login (``portal``: on the portal), in
+        the order the devices were enrolled."""
+        devices = await self._devices_of(username)
+        now = self._clock.now()
+        suspended = bool(await self._store.get_setting(SUSPENDED + username))
+        if suspended:
             # The security devices are away: only the interim credentials work.
-            types = {t: None for t in types if t in INTERIM_METHODS}
+            devices = [d for d in devices if d.type in INTERIM_METHODS]
+        offered = [d for d in devices if offered_at_login(d, now, portal=portal)]
+        if suspended and not offered:
+            self._emit("login_refused", username, reason="interim_expired", portal=portal)
+            if any(offered_at_login(d, now, portal=True) for d in devices):
+                raise Forbidden("The temporary passcode logs in to the portal only now")
+            raise LoginFailed(
+                "The temporary passcode and the online security card have expired: "
+                "support can reactivate a security device"
+            )
+        # An interim credential past its time is as good as gone.
+        types = dict.fromkeys(d.type for d in offered)
         methods = tuple(t for t in types if t in self._factors and t != NO_SECOND_FACTOR)
         if types and not methods:
             # Devices this build cannot verify: fail closed rather than fall
@@ -467,7 +498,7 @@ class LoginFlow:
         method = factor.method
         challenge = txn.challenge if txn.challenge_method == method else None
         now = self._clock.now()
-        for device in await self._store.devices_of(txn.username):
+        for device in await self._devices_of(txn.username):
             if device.type != method:
                 continue
             result = factor.verify(device, response, now, challenge)

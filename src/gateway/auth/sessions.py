@@ -4,9 +4,11 @@
   ``TradingSession``: one per user. A second trading login gets ``Occupied``
   (the flow answers ``session_exists``) unless it confirms a takeover, which
   ends the old session at once: its next request gets ``session_replaced``.
-- ``portal`` holds a ``PortalSession`` beside the trading one; one per user,
-  and a new portal login replaces the previous portal session without asking
-  (a browser tab has no takeover prompt to show).
+- ``portal`` holds a ``PortalSession`` beside the trading one (SPEC 5 limits
+  trading sessions only). A user may hold up to ``max_portal_sessions`` of
+  them (a laptop and a phone browser both stay logged in); a login past the
+  cap ends the oldest (``NewSession.ended``: an ended session, not a
+  takeover, since a browser tab has no takeover prompt to show).
 - A session ends after ``idle_timeout`` without a tickle or after
   ``absolute_lifetime``; at exactly the deadline it has ended.
 - Tokens are 256-bit random (``secrets.token_urlsafe(32)``); only their
@@ -137,7 +139,8 @@ class NewSession:
 
     token: str = field(repr=False)
     session: Session
-    replaced: Session | None = None
+    replaced: Session | None = None  # the trading session a takeover ended
+    ended: tuple[Session, ...] = ()  # the oldest portal sessions, past the cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +158,11 @@ class SessionRegistry:
         # An ended session is remembered this long, so that its next request
         # says "replaced"/"expired" instead of a bare "unauthenticated".
         self.tombstone_ttl = config.idle_timeout_seconds
+        self.max_portal_sessions = config.max_portal_sessions
         self._clock = clock
         self._by_id: dict[str, Session] = {}
-        self._slots: dict[SessionKind, dict[str, str]] = {kind: {} for kind in SessionKind}
+        self._trading: dict[str, str] = {}  # username -> its one trading session
+        self._portal: dict[str, list[str]] = {}  # username -> portal sessions, oldest first
         self._listeners: dict[str, list[SessionListener]] = {}
         # One (when to look again, session id) entry per known session.
         self._agenda: list[tuple[float, str]] = []
@@ -187,20 +192,37 @@ class SessionRegistry:
         now = self._clock.now()
         kind_trading = platform in TRADING_PLATFORMS or (platform is Platform.PORTAL and trading)
         cls: type[Session] = TradingSession if kind_trading else PortalSession
-        slot = self._slots[cls.kind]
-        existing = self._current(slot.get(username), now)
-        if existing is not None and cls.kind is SessionKind.TRADING and not takeover:
-            return Occupied(existing)
-        if existing is not None:
-            self._end(existing, SessionState.REPLACED, now)
+        existing = None
+        ended: tuple[Session, ...] = ()
+        if cls.kind is SessionKind.TRADING:
+            existing = self._current(self._trading.get(username), now)
+            if existing is not None and not takeover:
+                return Occupied(existing)
+            if existing is not None:
+                self._end(existing, SessionState.REPLACED, now)
+        else:
+            ended = self._make_portal_room(username, now)
         token = secrets.token_urlsafe(32)
         session = cls(session_id_of(token), username, account_id, platform, method, now, now)
         session.scope = scope
         session.device_id = device_id
         self._by_id[session.session_id] = session
-        slot[username] = session.session_id
+        if cls.kind is SessionKind.TRADING:
+            self._trading[username] = session.session_id
+        else:
+            self._portal.setdefault(username, []).append(session.session_id)
         heapq.heappush(self._agenda, (self.expires_at(session), session.session_id))
-        return NewSession(token, session, existing)
+        return NewSession(token, session, existing, ended)
+
+    def _make_portal_room(self, username: str, now: float) -> tuple[Session, ...]:
+        """End the user's oldest portal sessions until one more fits."""
+        # A copy: expiring a session on the way removes it from the list.
+        known = list(self._portal.get(username, ()))
+        live = [s for i in known if (s := self._current(i, now)) is not None]
+        ended = tuple(live[: max(0, len(live) - self.max_portal_sessions + 1)])
+        for session in ended:
+            self._end(session, SessionState.ENDED, now)
+        return ended
 
     def authenticate(self, token: str, *, touch: bool = False) -> Session:
         """The active session of ``token``; ``touch`` counts the request as
@@ -331,9 +353,15 @@ class SessionRegistry:
     def _end(self, session: Session, state: SessionState, now: float) -> None:
         session.state = state
         session.ended_at = now
-        slot = self._slots[session.kind]
-        if slot.get(session.username) == session.session_id:
-            del slot[session.username]
+        if session.kind is SessionKind.TRADING:
+            if self._trading.get(session.username) == session.session_id:
+                del self._trading[session.username]
+        else:
+            portal = self._portal.get(session.username, [])
+            if session.session_id in portal:
+                portal.remove(session.session_id)
+            if not portal:
+                self._portal.pop(session.username, None)
         listeners = self._listeners.pop(session.session_id, [])
         _notify(listeners, SessionEvent(_EVENT_OF_STATE[state], session.session_id, now))
 

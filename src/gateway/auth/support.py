@@ -1,5 +1,6 @@
 """Support actions (the admin API's core): users, accounts, TOTP enrolment,
-unlock, sessions.
+cards (shipped ones pending until activated: ``shipments.py``), unlock,
+sessions.
 
 The admin API is a separate, authenticated listener, so its answers may say
 that a user does not exist.
@@ -44,8 +45,17 @@ from gateway.auth.flow import SUSPENDED
 from gateway.auth.lockout import LockoutGuard, LockStatus, Outcome
 from gateway.auth.passwords import AsyncPasswordHasher, PasswordPolicy, check_username
 from gateway.auth.sessions import Session, SessionRegistry
+from gateway.auth.shipments import (
+    SHIPPABLE,
+    SHIPPED,
+    Shipment,
+    new_shipment,
+    pending_ids,
+    shipment_of,
+)
+from gateway.auth.shipments import seal_form as shipment_form
 from gateway.clock import Clock
-from gateway.config import TotpConfig
+from gateway.config import DevicesConfig, TotpConfig
 from gateway.errors import BadRequest, Forbidden, LoginFailed, NotFound, Unauthenticated
 from gateway.store.base import AlreadyExists, ApiKeyScope, Device, Store, User
 
@@ -86,7 +96,9 @@ class SupportDesk:
         totp_config: TotpConfig | None = None,
         events: EventBus | None = None,
         api_keys: ApiKeyRegistry | None = None,
+        devices: DevicesConfig | None = None,
     ) -> None:
+        self._devices_config = devices if devices is not None else DevicesConfig()
         self._events = events if events is not None else EventBus()
         self.api_keys = api_keys if api_keys is not None else ApiKeyRegistry(store, clock)
         self._store = store
@@ -155,10 +167,12 @@ class SupportDesk:
         pin: str | None = None,
         secret: str | None = None,
         label: str | None = None,
+        deliver_at: float | None = None,
     ) -> CardEnrolment:
         """Issue an OCRA card (``dscplus``, ``platinum``, ``gold``, ``dsc``):
         a new key, or ``secret`` (b64u) for a card made elsewhere; the given
-        PIN, or a new one shown once."""
+        PIN, or a new one shown once. With ``deliver_at`` it is shipped:
+        pending until activated (``shipments.py``)."""
         await self._user(username)
         card_type = CARD_TYPES.get(kind)
         if card_type is None:
@@ -167,18 +181,40 @@ class SupportDesk:
         device = await self._store.add_device(
             username, kind, seal_form(card), label or card.serial, self._clock.now()
         )
+        await self._ship(device, deliver_at)
         self._emit("device_enrolled", username, device=device.device_id, type=kind, by="support")
         return CardEnrolment(device, card, shown)
 
-    async def enrol_code_card(self, username: str, label: str | None = None) -> tuple[Device, Grid]:
-        """Issue a Security Code Card: a new grid of codes."""
+    async def enrol_code_card(
+        self, username: str, label: str | None = None, deliver_at: float | None = None
+    ) -> tuple[Device, Grid]:
+        """Issue a Security Code Card: a new grid of codes (shipped, with
+        ``deliver_at``)."""
         await self._user(username)
         grid = new_grid()
         device = await self._store.add_device(
             username, "scc", grid_form(grid), label, self._clock.now()
         )
+        await self._ship(device, deliver_at)
         self._emit("device_enrolled", username, device=device.device_id, type="scc", by="support")
         return device, grid
+
+    async def _ship(self, device: Device, deliver_at: float | None) -> None:
+        if deliver_at is None:
+            return
+        if device.type not in SHIPPABLE:
+            raise BadRequest(f"a {device.type} device is not shipped")
+        shipment = new_shipment(deliver_at, self._devices_config.auto_activate_days)
+        await self._store.put_setting(SHIPPED + device.device_id, shipment_form(shipment))
+
+    async def shipment(self, device: Device) -> Shipment | None:
+        """The device's shipment while it is pending, else ``None``."""
+        pending = await pending_ids(self._store, [device], self._clock.now())
+        return await shipment_of(self._store, device.device_id) if pending else None
+
+    async def pending_devices(self, username: str) -> set[str]:
+        """The user's shipped devices not active yet."""
+        return await pending_ids(self._store, await self.devices(username), self._clock.now())
 
     async def code_card(self, username: str, device_id: str) -> Grid:
         """A user's code card, to print (support only)."""
@@ -249,16 +285,55 @@ class SupportDesk:
         ``response``, the challenge to answer (``None`` when the device needs
         none, TOTP); with one, check it (a wrong one counts like a failed
         login) and reactivate. Returns the challenge, or the sessions ended."""
+        device = await self._security_device(username, device_id, factor)
+        if await self.shipment(device) is not None:
+            raise BadRequest("this device has not been activated yet: activate it instead")
+        issued = await self._prove(device, factor, response, challenge)
+        if issued is not None:
+            return issued, None
+        return None, await self.reactivate(username, device_id)
+
+    async def activate_by_proof(
+        self,
+        username: str,
+        device_id: str,
+        factor: Factor,
+        response: str | None,
+        challenge: Challenge | None,
+    ) -> tuple[Challenge | None, int | None]:
+        """The holder activates a shipped device by answering with it, as a
+        reactivation goes (and it is one too, when the user's devices are
+        suspended). Returns the challenge, or the sessions ended."""
+        device = await self._security_device(username, device_id, factor)
+        if await self.shipment(device) is None:
+            raise BadRequest("this device is active already")
+        issued = await self._prove(device, factor, response, challenge)
+        if issued is not None:
+            return issued, None
+        await self._store.put_setting(SHIPPED + device_id, "")
+        self._emit("device_activated", username, device=device_id, by="user")
+        if await self._store.get_setting(SUSPENDED + username):
+            return None, await self.reactivate(username, device_id)
+        return None, 0
+
+    async def _security_device(self, username: str, device_id: str, factor: Factor) -> Device:
         device = next((d for d in await self.devices(username) if d.device_id == device_id), None)
         if device is None or device.type in INTERIM_METHODS or device.type != factor.method:
             raise NotFound("no such security device")
+        return device
+
+    async def _prove(
+        self, device: Device, factor: Factor, response: str | None, challenge: Challenge | None
+    ) -> Challenge | None:
+        """Without ``response``, the device's challenge; with one, ``None``
+        once it is right (a wrong one counts like a failed login)."""
         now = self._clock.now()
         if response is None:
             issued = factor.issue_challenge([device], now)
             if issued.deliver is not None:
                 raise BadRequest("support reactivates a phone for SMS codes")
-            return issued, None
-        attempt = await self._guard.reserve(username)
+            return issued
+        attempt = await self._guard.reserve(device.username)
         result = factor.verify(device, response, now, challenge)
         fresh = result.ok and (
             result.counter is None
@@ -267,7 +342,7 @@ class SupportDesk:
         await self._guard.settle(attempt, Outcome.RELEASED if fresh else Outcome.FAILED)
         if not fresh:
             raise LoginFailed()
-        return None, await self.reactivate(username, device_id)
+        return None
 
     async def enrol_sms(self, username: str, phone: str | None = None) -> Device:
         """Register a phone for SMS and voice codes: ``phone``, or the one
@@ -304,7 +379,7 @@ class SupportDesk:
             card = card_of(device) if device is not None else None
             if device is None or card is None:
                 raise NotFound("no such card")
-            if card.pin is None:
+            if card.pin is None or "-P" not in card.suite:  # a dsc: its PIN unlocks the card
                 raise BadRequest("this card's PIN is kept on the card alone")
             current = card.pin
             sealed = seal_form(msgspec.structs.replace(card, pin=new_pin))
@@ -329,6 +404,8 @@ class SupportDesk:
         if not any(d.device_id == device_id for d in devices):
             raise NotFound("no such device")
         await self._store.remove_device(device_id)
+        if await self._store.get_setting(SHIPPED + device_id):
+            await self._store.put_setting(SHIPPED + device_id, "")
         ended = self._sessions.end_by_device(username, device_id)
         self._emit("device_removed", username, device=device_id, by="support", sessions_ended=ended)
         return ended

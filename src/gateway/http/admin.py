@@ -7,8 +7,10 @@ from quart import Response, request
 
 from _fastcore import ct_equal
 from gateway import schemas
+from gateway.auth.factors.cards import CARD_TYPES, PIN_NOTE
 from gateway.auth.factors.grid import card_html, card_png
 from gateway.auth.factors.interim import DAY, FULL_DAYS, PORTAL_DAYS
+from gateway.auth.shipments import SHIPPABLE
 from gateway.encoding import b64u
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthenticated
 from gateway.http.common import body, create_app, json, new_api_key, path_param
@@ -23,6 +25,7 @@ async def user_info(runtime: Runtime, username: str) -> schemas.UserInfo:
     support = runtime.core.support
     user = await support.user(username)  # NotFound for an unknown user
     devices = await support.devices(username)
+    pending = await support.pending_devices(username)
     lock = await support.lock_status(username)
     return schemas.UserInfo(
         username=user.username,
@@ -30,6 +33,7 @@ async def user_info(runtime: Runtime, username: str) -> schemas.UserInfo:
         email=user.email,
         phone=user.phone,
         devices=[f"{d.type}:{d.device_id}" for d in devices],
+        pending_devices=[f"{d.type}:{d.device_id}" for d in devices if d.device_id in pending],
         locked=lock.locked,
         failures=lock.failures,
         retry_after=lock.retry_after,
@@ -70,9 +74,19 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
     async def show_user(username: str) -> Response:
         return json(await user_info(runtime, path_param(username)))
 
+    @app.patch("/admin/v1/users/<username>")
+    async def change_contacts(username: str) -> Response:
+        """Where messages go: the old address is told of the change."""
+        form = await body(schemas.UpdateContactsRequest)
+        await runtime.core.account.change_contacts(
+            path_param(username), email=form.email, phone=form.phone
+        )
+        return json(await user_info(runtime, username))
+
     @app.post("/admin/v1/users/<username>/devices")
     async def enrol_device(username: str) -> Response:
         form = await body(schemas.EnrolDeviceRequest)
+        deliver_at = _delivery(form, runtime.clock.now())
         if form.type == "totp":
             enrolment = await support.enrol_totp(path_param(username), form.label)
             return json(
@@ -85,12 +99,17 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
                 status=201,
             )
         if form.type == "scc":
-            device, grid = await support.enrol_code_card(path_param(username), form.label)
+            device, grid = await support.enrol_code_card(
+                path_param(username), form.label, deliver_at
+            )
+            shipment = await support.shipment(device)
             return json(
                 schemas.CodeCardEnrolled(
                     device_id=device.device_id,
                     type="scc",
                     card=schemas.CodeGrid(columns=grid.columns, rows=grid.rows, codes=grid.codes),
+                    deliver_at=shipment.deliver_at if shipment else None,
+                    activates_at=shipment.activates_at if shipment else None,
                 ),
                 status=201,
             )
@@ -103,8 +122,15 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
                 status=201,
             )
         card = await support.enrol_card(
-            path_param(username), form.type, pin=form.pin, secret=form.secret, label=form.label
+            path_param(username),
+            form.type,
+            pin=form.pin,
+            secret=form.secret,
+            label=form.label,
+            deliver_at=deliver_at,
         )
+        shipment = await support.shipment(card.device)
+        checked = CARD_TYPES[form.type].pin_in_suite
         return json(
             schemas.CardEnrolled(
                 device_id=card.device.device_id,
@@ -113,6 +139,10 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
                 ocra_suite=card.card.suite,
                 serial=card.card.serial,
                 pin=card.pin_shown,
+                pin_checked=checked,
+                pin_note=PIN_NOTE[checked],
+                deliver_at=shipment.deliver_at if shipment else None,
+                activates_at=shipment.activates_at if shipment else None,
             ),
             status=201,
         )
@@ -234,3 +264,19 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
         return json(openapi)
 
     return app
+
+
+def _delivery(form: schemas.EnrolDeviceRequest, now: float) -> float | None:
+    """When a shipped device is delivered; ``None`` when it is not shipped."""
+    given = (form.deliver_at is not None) + (form.delivery_days is not None)
+    if not form.ships:
+        if given:
+            raise BadRequest("deliver_at and delivery_days go with ships: true")
+        return None
+    if form.type not in SHIPPABLE:
+        raise BadRequest(f"a {form.type} device is not shipped")
+    if given != 1:
+        raise BadRequest("ships: true needs one of deliver_at or delivery_days")
+    if form.deliver_at is not None:
+        return form.deliver_at
+    return now + (form.delivery_days or 0.0) * DAY

@@ -28,6 +28,7 @@ from gateway.auth.withdrawals import Standing, format_cents, parse_amount
 from gateway.credentials import SESSION_COOKIE
 from gateway.encoding import b64u
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthenticated
+from gateway.http.account import add_account_routes
 from gateway.http.common import body, create_app, json, path_param
 from gateway.http.hotpath import HotPaths, Scope, request_token
 from gateway.http.openapi import openapi_document
@@ -378,6 +379,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         session = sessions.tickle(_scope_token(scope))
         return json_response(schemas.SessionStatus(session=session_info(sessions, session)))
 
+    add_account_routes(app, runtime)
     hot = {("GET", "/v1/session"): check_session, ("POST", "/v1/session/tickle"): tickle}
     return HotPaths(hot, app, runtime.config.http.max_body_bytes)
 

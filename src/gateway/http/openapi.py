@@ -118,6 +118,52 @@ PUBLIC: list[Operation] = [
     ),
     (
         "post",
+        "/v1/devices/{device_id}/activate",
+        schemas.ReactivationProof,
+        {
+            200: (schemas.ReactivationChallenge, schemas.DeviceActivated),
+            400: _E,
+            401: _E,
+            403: _E,
+            404: _E,
+            423: _E,
+            429: _E,
+        },
+        "Activate a card support shipped (pending until then: not offered at login) by "
+        "answering with it: `{}` gives its challenge, `{response}` activates it (a wrong one "
+        "counts like a failed login); with the user's devices suspended this is a "
+        "reactivation too (sessions_ended). Unactivated, it activates by itself "
+        "[devices] auto_activate_days after delivery",
+    ),
+    (
+        "post",
+        "/v1/account/email",
+        schemas.EmailChangeRequest,
+        {
+            200: schemas.EmailChanged,
+            202: schemas.EmailCodeSent,
+            400: _E,
+            401: _E,
+            403: _E,
+            423: _E,
+            429: _E,
+        },
+        "Change the session user's e-mail. `{new_email}`: a 6-digit code goes to the e-mail "
+        "on record (202; confirm it below). `{new_email, password}`: the password is checked "
+        "like a login (a wrong one counts toward the lockout: 401 invalid_credentials) and "
+        "the e-mail changes at once (200). The old address is told either way",
+    ),
+    (
+        "post",
+        "/v1/account/email/confirm",
+        schemas.EmailChangeConfirmation,
+        {200: schemas.EmailChanged, 401: _E, 403: _E, 404: _E, 423: _E, 429: _E},
+        "Confirm an e-mail change with the code sent to the old address: good once and for "
+        "15 minutes; a wrong one counts like a failed login (401 login_failed) and three end "
+        "the change (404)",
+    ),
+    (
+        "post",
         "/v1/passkeys",
         schemas.PasskeyRegistration,
         {
@@ -275,6 +321,14 @@ ADMIN: list[Operation] = [
     ),
     ("get", "/admin/v1/users/{username}", None, {200: schemas.UserInfo, 404: _E}, "Show a user"),
     (
+        "patch",
+        "/admin/v1/users/{username}",
+        schemas.UpdateContactsRequest,
+        {200: schemas.UserInfo, 400: _E, 404: _E},
+        "Change a user's e-mail and/or phone (checked as at creation); the old e-mail and "
+        "the old phone are each told of the change",
+    ),
+    (
         "post",
         "/admin/v1/users/{username}/devices",
         schemas.EnrolDeviceRequest,
@@ -287,7 +341,11 @@ ADMIN: list[Operation] = [
             ),
             404: _E,
         },
-        "Enrol a device: totp, an OCRA card (dscplus, platinum, gold, dsc), sms, or scc",
+        "Enrol a device: totp, an OCRA card (dscplus, platinum, gold, dsc), sms, or scc. "
+        "An OCRA card's answer says whether the gateway checks its PIN (pin_checked; false "
+        "for dsc, whose PIN unlocks the card itself). With ships: true and deliver_at (Unix "
+        "time) or delivery_days, a card or scc is shipped: pending, not offered at login, "
+        "until its holder activates it or [devices] auto_activate_days after delivery",
     ),
     (
         "post",

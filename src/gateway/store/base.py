@@ -146,6 +146,11 @@ class Store(Protocol):
 
     async def set_password_hash(self, username: str, password_hash: str) -> None: ...
 
+    async def set_contacts(self, username: str, email: str | None, phone: str | None) -> User:
+        """Replace the e-mail and phone on record (both, as given; already
+        checked); raises ``LookupError`` for an unknown user."""
+        ...
+
     async def add_device(
         self, username: str, device_type: str, secret: bytes, label: str | None, now: float
     ) -> Device: ...

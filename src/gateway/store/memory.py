@@ -147,6 +147,12 @@ class MemoryStore:
     async def set_password_hash(self, username: str, password_hash: str) -> None:
         self._users[username] = replace(self._users[username], password_hash=password_hash)
 
+    async def set_contacts(self, username: str, email: str | None, phone: str | None) -> User:
+        if username not in self._users:
+            raise LookupError(f"no user {username!r}")
+        user = self._users[username] = replace(self._users[username], email=email, phone=phone)
+        return user
+
     async def add_device(
         self, username: str, device_type: str, secret: bytes, label: str | None, now: float
     ) -> Device:

@@ -334,6 +334,15 @@ class SqliteStore:
             )
         )
 
+    async def set_contacts(self, username: str, email: str | None, phone: str | None) -> User:
+        user = await self._memory.set_contacts(username, email, phone)
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE users SET email = ?, phone = ? WHERE username = ?", (email, phone, username)
+            )
+        )
+        return user
+
     # --- devices -------------------------------------------------------------
 
     async def add_device(

@@ -7,7 +7,11 @@ answers with 8 digits (DESIGN.md, "OCRA cards"):
 - ``dscplus``, ``platinum``, ``gold``: ``OCRA-1:HOTP-SHA1-8:QN06-PSHA1``, the
   card's 4-digit PIN hashed into the response (so the gateway keeps the PIN,
   sealed with the key);
-- ``dsc``: ``OCRA-1:HOTP-SHA1-8:QN06``, its PIN only unlocks the card.
+- ``dsc``: ``OCRA-1:HOTP-SHA1-8:QN06``, no PIN in the suite: its PIN only
+  unlocks the card itself, so the gateway neither keeps nor checks it (the
+  PIN support hands out with one is the card's, set on the card; a wrong one
+  is refused by the card, never seen here). ``PIN_NOTE`` says so wherever
+  that PIN is shown.
 
 A challenge is good once and for ``challenge_seconds``; the response must
 be exactly 8 ASCII digits. What a card holds (key, suite, PIN, serial) is
@@ -37,6 +41,13 @@ CHALLENGE_DIGITS = 6
 RESPONSE = re.compile(r"[0-9]{8}")
 CARD_PIN = re.compile(r"[0-9]{4}")
 CHALLENGE_SECONDS = 180.0
+PIN_NOTE = {
+    True: "The gateway checks this PIN: it is part of every response.",
+    False: (
+        "This PIN unlocks the card itself; the gateway never sees or checks it "
+        "(suite OCRA-1:HOTP-SHA1-8:QN06 has no PIN)."
+    ),
+}
 
 
 class CardSecret(msgspec.Struct, frozen=True):
@@ -102,7 +113,7 @@ def new_card(
     check_card_pin(pin)
     key = os.urandom(KEY_BYTES) if key_b64u is None else decode_key(key_b64u)
     serial = f"{kind.method[:3].upper()}{secrets.randbelow(10**9):09d}"
-    return CardSecret(key, kind.suite, serial, pin), shown
+    return CardSecret(key, kind.suite, serial, pin if kind.pin_in_suite else None), shown
 
 
 def decode_key(text: str) -> bytes:

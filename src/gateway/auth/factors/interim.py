@@ -107,3 +107,20 @@ class OnlineCard(CodeCard):
         if not isinstance(card, OnlineGrid) or now >= card.valid_until:
             return FAILED
         return check_answer(card.grid, response, now, challenge)
+
+
+def offered_at_login(device: Device, now: float, *, portal: bool) -> bool:
+    """Whether a login may still offer this interim credential: a temporary
+    passcode for its full-access days, then to a ``portal`` login alone
+    until its end; an online card until it expires. Any other device: yes.
+    (Offering one that can only fail would leave the user guessing why.)"""
+    if device.type == TemporaryPasscode.method:
+        passcode = _decoded(_passcode, device)
+        if not isinstance(passcode, Passcode):
+            return False
+        age = now - passcode.issued_at
+        return age < FULL_DAYS * DAY or (portal and age < PORTAL_DAYS * DAY)
+    if device.type == OnlineCard.method:
+        card = _decoded(_online, device)
+        return isinstance(card, OnlineGrid) and now < card.valid_until
+    return True
