@@ -41,6 +41,11 @@ public = true
 max_body_bytes = 2000000000
 
 [[routes]]
+prefix = "/keep"
+upstream = "{upstream}"
+keep_credentials = true
+
+[[routes]]
 prefix = "/dead"
 upstream = "http://127.0.0.1:1"
 

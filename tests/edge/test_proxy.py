@@ -55,6 +55,15 @@ def test_the_session_cookie_does_not_travel_upstream(gateway, username):
     assert upstream_view(answer)["headers"]["cookie"] == ["a=1; b=2"]
 
 
+def test_a_route_may_ask_for_the_credential(gateway, username):
+    gateway.create_user(username)
+    token = session_token(gateway, username)
+    answer = gateway.public.get("/keep/x", headers={"Authorization": f"Bearer {token}"})
+    assert upstream_view(answer)["headers"]["authorization"] == [f"Bearer {token}"]
+    answer = gateway.public.get("/app/x", headers={"Authorization": f"Bearer {token}"})
+    assert "authorization" not in upstream_view(answer)["headers"]
+
+
 def test_no_credential_is_refused_before_the_upstream(gateway):
     answer = gateway.public.get("/app/x")
     assert answer.status_code == 401
