@@ -625,6 +625,8 @@ def _device(args: argparse.Namespace) -> int:
             print(f"{enrolment['type']} card {enrolment['serial']} issued to {args.username}")
             if enrolment.get("pin"):
                 print(f"PIN (shown once): {enrolment['pin']}")
+            if enrolment.get("pin_checked") is False:
+                print(enrolment["pin_note"])  # a dsc: the PIN is the card's own
             return 0
         state = read_device_file(args.file, "card")
         pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin

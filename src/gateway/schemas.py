@@ -377,7 +377,7 @@ class UserInfo(_Body, kw_only=True):
     phone: str | None = None
     devices: list[str]
     # Shipped cards not activated yet ("type:id"): not offered at login.
-    pending_devices: list[str] = msgspec.field(default_factory=list)
+    pending_devices: list[str]
     locked: bool
     failures: int
     retry_after: float
