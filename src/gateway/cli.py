@@ -544,7 +544,7 @@ def _ibkey(args: argparse.Namespace) -> int:
     )["approvals"]
     if args.ibkey_command == "approvals":
         for approval in pending:
-            print(json.dumps(approval))
+            print(json.dumps(phone.readable(approval)))  # a delivered passcode, opened
         return 0
     chosen = [a for a in pending if args.approval_id in (None, a["approval_id"])]
     if not chosen:

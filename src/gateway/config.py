@@ -51,6 +51,9 @@ A full file with the defaults::
     queue = 256                  # waiting, per class; more: rate_limited
     per_client = 8               # admitted at once from one address
     max_wait_seconds = 5
+    recovery_concurrency = 1     # recovery requests (password, username) at once, in a lane
+    recovery_rate = 0.5          # recovery requests per second per address, refilled
+    recovery_burst = 10
 
     [notifier]
     kind = "outbox"              # or "webhook": also POST each message to webhook_url
@@ -58,6 +61,16 @@ A full file with the defaults::
     # webhook_url = "https://sms-provider.example/hook"
     webhook_retries = 3
     webhook_timeout_seconds = 5
+    per_user_per_minute = 5      # messages (SMS, voice, e-mail, push) to one user, whatever
+    per_destination_per_minute = 5  # asked for them, and to one phone, address or device
+
+    [recovery]                   # forgotten password and username (SPEC 6)
+    user_burst = 3               # password recoveries started for one name (any name) ...
+    user_per_hour = 12           # ... refilled at this rate
+    destination_burst = 3        # recovery messages to one e-mail or phone ...
+    destination_per_hour = 12
+    pending_per_user = 3         # open recoveries of one user; past it new ones are refused
+    max_pending = 10000          # open recoveries of real users; past it new ones are refused
 
     [sms]
     code_seconds = 300           # an SMS or voice code is good this long, and once
@@ -273,6 +286,11 @@ class LoginAdmissionConfig(_Section):
     queue: Annotated[int, msgspec.Meta(ge=0)] = 256  # waiting, per class
     per_client: PositiveInt = 8  # admitted at once from one address (trusted devices aside)
     max_wait_seconds: PositiveSeconds = 5.0
+    # Recovery asks nothing of the caller, so a flood is shed at the edge, by
+    # address, before the control plane spends anything on it.
+    recovery_concurrency: PositiveInt = 1
+    recovery_rate: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    recovery_burst: PositiveSeconds = 10.0
 
 
 class WithdrawalsConfig(_Section):
@@ -297,6 +315,24 @@ class NotifierConfig(_Section):
     webhook_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 3
     webhook_timeout_seconds: PositiveSeconds = 5.0
     webhook_queue: PositiveInt = 10_000  # deliveries waiting; past it the oldest is dropped
+    # Whoever asks (an anonymous recovery, a login), one person gets no more
+    # than this: a flood of requests is not a flood of texts.
+    per_user_per_minute: PositiveSeconds = 5.0
+    per_destination_per_minute: PositiveSeconds = 5.0
+    max_limited: PositiveInt = 100_000  # users and destinations whose limits are kept (LRU)
+
+
+class RecoveryConfig(_Section):
+    """Forgotten password and username (gateway.auth.recovery). The
+    per-address limit is ``[login_admission] recovery_rate``; these are per
+    name and per destination, the same for names nobody has."""
+
+    user_burst: PositiveSeconds = 3.0
+    user_per_hour: Annotated[float, msgspec.Meta(ge=0)] = 12.0
+    destination_burst: PositiveSeconds = 3.0
+    destination_per_hour: Annotated[float, msgspec.Meta(ge=0)] = 12.0
+    pending_per_user: PositiveInt = 3
+    max_pending: PositiveInt = 10_000
 
 
 class SmsConfig(_Section):
@@ -498,6 +534,7 @@ class Config(_Section):
     rate_limits: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
     login_admission: LoginAdmissionConfig = msgspec.field(default_factory=LoginAdmissionConfig)
     notifier: NotifierConfig = msgspec.field(default_factory=NotifierConfig)
+    recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
     withdrawals: WithdrawalsConfig = msgspec.field(default_factory=WithdrawalsConfig)
     sms: SmsConfig = msgspec.field(default_factory=SmsConfig)
     totp: TotpConfig = msgspec.field(default_factory=TotpConfig)

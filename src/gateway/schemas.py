@@ -125,6 +125,21 @@ class TemporaryPasscode(_Body, kw_only=True):
     portal_until: float
 
 
+class TemporaryPasscodeRequest(_Body, kw_only=True):
+    """An empty body (or none): the passcode is in the answer, for support
+    to read out. ``deliver: "ibkey"``: it goes to the user's IB Key
+    instead, sealed for that phone alone, and the answer never holds it."""
+
+    deliver: Literal["ibkey"] | None = None
+
+
+class TemporaryPasscodeDelivered(_Body, kw_only=True):
+    delivered: Literal["ibkey"]
+    device_id: str  # the phone it waits for, in its approvals list
+    full_until: float
+    portal_until: float
+
+
 class Reactivated(_Body, kw_only=True):
     device_id: str
     reactivated: bool
@@ -272,6 +287,13 @@ class Approval(_Body, kw_only=True):
     platform: str
     ip: str
     created_at: float
+    # "temporary_passcode": support's delivery, not a login to decide.
+    # ``sealed`` (b64u) is nonce (12 bytes) + AES-256-GCM ciphertext and
+    # tag of the passcode, under HKDF-SHA256(ocra_key, salt none, info
+    # "temporary-passcode"), associated data the approval_id. Answering it
+    # (either decision, signed as usual) dismisses it.
+    kind: Literal["approval", "temporary_passcode"]
+    sealed: str | None = None
 
 
 class ApprovalList(_Body, kw_only=True):

@@ -138,6 +138,21 @@ class Phone:
         message = f"{approval['approval_id']}\n{approval['nonce']}\n{decision}"
         return {"decision": decision, "signature": self.sign(message)}
 
+    def open_delivery(self, approval: dict[str, Any]) -> str:
+        """What support sent in a ``temporary_passcode`` item of the
+        approvals list (``cryptography.exceptions.InvalidTag`` if it was not
+        sealed for this phone)."""
+        from gateway.auth.factors.ibkey import open_on_phone
+
+        key = from_b64u(self.data["ocra_key"])
+        return open_on_phone(key, approval["approval_id"], from_b64u(approval["sealed"]))
+
+    def readable(self, approval: dict[str, Any]) -> dict[str, Any]:
+        """An approvals-list item as the app shows it: a delivery opened."""
+        if approval.get("kind") != "temporary_passcode":
+            return approval
+        return {**approval, "passcode": self.open_delivery(approval)}
+
     def offline(self, challenge: str, pin: str) -> str:
         """The response the app shows for ``challenge`` after ``pin``."""
         from gateway.auth.factors.ibkey import IbKeySecret, offline_response

@@ -3,6 +3,7 @@ plane, which go first, and how long one may wait (clock: trio's MockClock)."""
 
 from types import SimpleNamespace
 
+import httpx
 import pytest
 import trio
 import trio.testing
@@ -14,6 +15,8 @@ from gateway.edge.admission import LoginAdmission
 from gateway.edge.listener import ConnectionLimits, Request
 from gateway.edge.paths import decide
 from gateway.errors import RateLimited
+from tests.edge.conftest import TRUSTED_PROXY
+from tests.http.harness import TEST_CONFIG, GatewayProcess
 
 COOKIES = DeviceCookies(bytes(32), TestClock())
 
@@ -45,6 +48,40 @@ def test_the_lanes() -> None:
     assert lane(gate, "GET", b"/v1/login/abc") is None
     assert lane(gate, "POST", b"/v1/logout") is None
     assert lane(gate, "GET", b"/healthz") is None
+
+
+def test_recovery_has_a_lane_of_its_own() -> None:
+    gate = admission()
+    for target in (
+        b"/v1/recovery/password",
+        b"/v1/recovery/password/abc",
+        b"/v1/recovery/username",
+        b"/v1/%72ecovery/password?x=1",
+        b"/v1/recovery/%75sername",
+    ):
+        assert lane(gate, "POST", target) is gate.recovery, target
+    assert gate.recovery not in (gate.password, gate.steps)
+    assert lane(gate, "GET", b"/v1/recovery/password") is None
+    assert gate.name(gate.recovery) == "recovery" and gate.name(gate.steps) == "steps"
+
+
+async def test_recovery_is_shed_per_address_before_it_queues(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    gate = admission(recovery_rate=0.5, recovery_burst=3)
+    for _ in range(3):
+        async with await gate.enter(gate.recovery, "10.0.0.1", False):
+            pass
+    with pytest.raises(RateLimited) as refused:
+        await gate.enter(gate.recovery, "10.0.0.1", False)
+    assert refused.value.retry_after == 2 and gate.recovery.shed == 1
+    async with await gate.enter(gate.recovery, "10.0.0.2", False):
+        pass  # another address has its own bucket
+    async with await gate.enter(gate.password, "10.0.0.1", False):
+        pass  # and logins are no part of it
+    mock_clock.jump(2.0)
+    async with await gate.enter(gate.recovery, "10.0.0.1", False):
+        pass
 
 
 def test_trust_needs_a_valid_cookie_for_the_username_in_the_body() -> None:
@@ -83,3 +120,38 @@ async def test_waiting_too_long_is_rate_limited(mock_clock: trio.testing.MockClo
             await gate.enter(gate.password, "10.0.0.2", False)
         assert trio.current_time() - started == pytest.approx(2.0)
     assert gate.timed_out == 1 and gate.password.waiting == 0 and gate.password.running == 0
+
+
+def test_a_recovery_flood_is_answered_at_the_edge(tmp_path) -> None:
+    """Past the per-address bucket the edge answers; the control plane never
+    sees the request (no recovery_started, no recovery_refused of its own)."""
+    limited = TEST_CONFIG + (
+        "\n[login_admission]\nrecovery_rate = 0.001\nrecovery_burst = 3\n"
+        f'\n[http]\ntrusted_proxies = ["{TRUSTED_PROXY}/32"]\n'
+    )
+    gateway = GatewayProcess(tmp_path / "data", limited).start()
+    try:
+        transport = httpx.HTTPTransport(local_address=TRUSTED_PROXY)
+        with httpx.Client(base_url=gateway.public_url, transport=transport) as proxy:
+
+            def recover(client: str, name: str = "nobody") -> httpx.Response:
+                return proxy.post(
+                    "/v1/recovery/password",
+                    json={"username": name},
+                    headers={"X-Forwarded-For": client},
+                )
+
+            mark = len(gateway.output)
+            answers = [recover("198.51.100.1").status_code for _ in range(3)]
+            flood = [recover("198.51.100.1") for _ in range(20)]
+            assert answers == [202, 202, 202]
+            assert {a.status_code for a in flood} == {429}
+            assert int(flood[0].headers["Retry-After"]) > 0
+            assert flood[0].json()["error"] == "rate_limited"
+            # Another address (and another name: "nobody" has had its 3 too).
+            assert recover("198.51.100.2", "somebody").status_code == 202
+            started = gateway.lines_after(mark, "recovery_started", 4)
+            assert len(started) == 4
+            assert not [line for line in gateway.output[mark:] if "recovery_refused" in line]
+    finally:
+        gateway.stop()

@@ -1,16 +1,22 @@
 """IB Key end to end over HTTP: activation on the phone (the token read from
 the notifier outbox), push approvals signed by the device key, the offline
-challenge/response (checked against the oath package), migration."""
+challenge/response (checked against the oath package), migration, and a
+temporary passcode delivered to the phone, sealed for its key."""
 
+import json
+import os
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import oath
 import pytest
+from cryptography.exceptions import InvalidTag
 
 from gateway.encoding import from_b64u
-from gateway.simulators import Phone
+from gateway.simulators import Phone, write_device_file
 from tests.http.flows import start_login
+from tests.http.harness import gateway_command
 
 PIN = "12a4"
 
@@ -348,3 +354,68 @@ def test_a_wrong_offline_response_counts_and_a_used_one_never_works_again(gatewa
     again = start_login(gateway, username).json()
     push(gateway, again["login_id"])  # a new challenge: the old answer is worthless
     assert verify(gateway, again["login_id"], used).json()["error"] == "login_failed"
+
+
+def test_support_delivers_a_temporary_passcode_to_the_ib_key(own_gateway, username, tmp_path):
+    gateway = own_gateway.start()
+    phone = user_with_ibkey(gateway, username)
+    other = user_with_ibkey(gateway, username + "b")
+    sent = gateway.admin.post(
+        f"/admin/v1/users/{username}/temporary-passcode", json={"deliver": "ibkey"}
+    )
+    assert sent.status_code == 201, sent.text
+    answer = sent.json()
+    assert answer["delivered"] == "ibkey" and answer["device_id"] == phone.device_id
+    assert "passcode" not in answer
+    # Only the bound key lists it; another key's signature is refused, and
+    # another phone's list does not hold it.
+    impostor = Phone()
+    impostor.data["device_id"] = phone.device_id
+    stolen = gateway.public.get(
+        f"/v1/ibkey/{phone.device_id}/approvals", headers=impostor.list_headers(gateway.now())
+    )
+    assert stolen.status_code == 403
+    assert approvals(gateway, other).json()["approvals"] == []
+    (item,) = approvals(gateway, phone).json()["approvals"]
+    assert item["kind"] == "temporary_passcode" and item["sealed"]
+    # Sealed for this phone's key alone.
+    with pytest.raises(InvalidTag):
+        other.open_delivery({**item})
+    passcode = phone.open_delivery(item)
+    assert len(passcode) == 10 and passcode.isalnum() and passcode == passcode.upper()
+    # The command-line phone opens it too.
+    state = tmp_path / "phone.json"
+    write_device_file(state, phone.data)
+    listed = subprocess.run(
+        [*gateway_command(), "device", "ibkey", "approvals", "--file", str(state)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GATEWAY_URL": gateway.public_url},
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout.splitlines()[0])["passcode"] == passcode
+    # It logs in; answering the item dismisses it.
+    login = start_login(gateway, username).json()
+    assert "temp_passcode" in login["methods"], login
+    done = gateway.public.post(
+        f"/v1/login/{login['login_id']}/verify",
+        json={"method": "temp_passcode", "response": passcode},
+    )
+    assert done.status_code == 200, done.text
+    assert decide(gateway, phone, item, "approve").status_code == 200
+    assert approvals(gateway, phone).json()["approvals"] == []
+
+
+def test_delivery_needs_an_active_ib_key_and_issues_nothing_without_one(gateway, username):
+    gateway.create_user(username)
+    refused = gateway.admin.post(
+        f"/admin/v1/users/{username}/temporary-passcode", json={"deliver": "ibkey"}
+    )
+    assert refused.status_code == 400 and "IB Key" in refused.json()["message"]
+    issued = gateway.admin.post(f"/admin/v1/users/{username}/temporary-passcode")
+    assert issued.status_code == 201 and issued.json()["passcode"]  # not "two in a row"
+    unknown = gateway.admin.post(
+        "/admin/v1/users/nosuchuser77/temporary-passcode", json={"deliver": "ibkey"}
+    )
+    assert unknown.status_code == 404

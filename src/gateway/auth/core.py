@@ -119,6 +119,8 @@ class LoginCore:
             clock,
             events,
             api_keys=api_keys,
+            config=config,
+            bucket_clock=bucket_clock,
         )
         passkeys = PasskeyDesk(store, config.passkeys, clock, events, sessions, outbox)
         return cls(

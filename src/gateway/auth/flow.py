@@ -296,7 +296,13 @@ class LoginFlow:
             self._on_push(issued.private, txn.platform.value, ip)  # queue the phone's approval
         message = issued.deliver
         if message is not None and self._notifier is not None:
-            self._notifier.send(message.channel, message.to, message.text, message.code)  # type: ignore[arg-type]
+            self._notifier.send_or_refuse(
+                message.channel,  # type: ignore[arg-type]
+                message.to,
+                message.text,
+                message.code,
+                user=txn.username,  # held back: rate_limited, the password is proved
+            )
             self._emit("code_sent", txn.username, method=method, channel=message.channel)
         return issued
 

@@ -12,7 +12,14 @@
   phone lists its tickets and answers one, each request signed with its
   device key (``list\\n{device_id}\\n{time}``, time within
   ``CLOCK_SKEW`` of the gateway; ``{approval_id}\\n{nonce}\\n{decision}``).
-  A signature by any other key is ``forbidden``.
+  A signature by any other key is ``forbidden``. Tickets are kept by who
+  asked for them (``approvals.py``): a password reset's, which anyone may
+  ask for, never pushes out a login's.
+- Delivery: support sends the phone a temporary passcode as a list item
+  only the bound key can fetch, sealed under its OCRA key
+  (``factors/ibkey.py``, ``seal_for_phone``); any answer dismisses it.
+- Every push wakes the phone through the notifier, within the user's
+  message limits; a wake held back leaves the ticket listed all the same.
 
 Activations and tickets live in memory beside the login transactions,
 expire on the clock, and are bounded per user and overall.
@@ -29,6 +36,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 import _fastcore
+from gateway.auth.approvals import ApprovalQueue, Requester
 from gateway.auth.events import EventBus
 from gateway.auth.factors.base import Challenge
 from gateway.auth.factors.cards import CARD_TYPES, Card
@@ -38,6 +46,7 @@ from gateway.auth.factors.ibkey import (
     IbKeySecret,
     PushTicket,
     ibkey_of,
+    seal_for_phone,
     seal_form,
     valid_pin,
 )
@@ -52,8 +61,7 @@ ACTIVATION_SECONDS = 600.0
 TOKEN_TRIES = 3
 CLOCK_SKEW = 60.0
 MAX_ACTIVATIONS = 10_000
-MAX_TICKETS = 10_000
-TICKETS_PER_DEVICE = 10
+DELIVERY_SECONDS = 86_400.0  # a delivered passcode waits a day for the phone to fetch it
 
 
 @dataclass(eq=False)
@@ -87,7 +95,7 @@ class IbKeyService:
         self._clock = clock
         self._events = events
         self._activations: OrderedDict[str, Activation] = OrderedDict()
-        self._tickets: OrderedDict[str, PushTicket] = OrderedDict()
+        self._tickets = ApprovalQueue()
 
     # --- activation and migration ---------------------------------------------------
 
@@ -108,27 +116,32 @@ class IbKeyService:
             card = cards[0]
         elif not user.phone:
             raise BadRequest("there is no phone on record to send the activation token to")
+        token = challenge = None
+        if card is None:
+            token = f"{secrets.randbelow(10**8):08d}"
+            # The caller proved the password: a token held back by the
+            # user's message limits is worth telling them (rate_limited).
+            self._notifier.send_or_refuse(
+                "sms",
+                user.phone or "",
+                f"Your IB Key activation token is {token}. Never share it.",
+                token,
+                user=username,
+            )
+        else:
+            challenge = Card(CARD_TYPES[card.type]).issue_challenge([card], now)
         self._forget_expired(now)
         for key in [k for k, a in self._activations.items() if a.username == username]:
             del self._activations[key]  # a new activation replaces an unfinished one
         while len(self._activations) >= MAX_ACTIVATIONS:
             self._activations.popitem(last=False)
         activation_id = secrets.token_urlsafe(18)
-        if card is not None:
-            challenge = Card(CARD_TYPES[card.type]).issue_challenge([card], now)
-            self._activations[activation_id] = Activation(
-                username, "", now + ACTIVATION_SECONDS, card=card, card_challenge=challenge
-            )
-            self._events.emit("ibkey_activation_started", now, username, ip=ip, by="card")
-            return activation_id, challenge.challenge
-        token = f"{secrets.randbelow(10**8):08d}"
-        self._activations[activation_id] = Activation(username, token, now + ACTIVATION_SECONDS)
-        phone = user.phone or ""
-        self._notifier.send(
-            "sms", phone, f"Your IB Key activation token is {token}. Never share it.", token
+        self._activations[activation_id] = Activation(
+            username, token or "", now + ACTIVATION_SECONDS, card=card, card_challenge=challenge
         )
-        self._events.emit("ibkey_activation_started", now, username, ip=ip, by="sms")
-        return activation_id, None
+        by = "sms" if card is None else "card"
+        self._events.emit("ibkey_activation_started", now, username, ip=ip, by=by)
+        return activation_id, challenge.challenge if challenge is not None else None
 
     async def complete_activation(
         self, activation_id: str, token: str, public_key: str, pin: str
@@ -161,7 +174,7 @@ class IbKeyService:
         for old in await self._store.devices_of(username):
             if old.type == "ibkey":
                 await self._store.remove_device(old.device_id)
-                self._drop_tickets(old.device_id)
+                self._tickets.drop_device(old.device_id)
         device = await self._store.add_device(username, "ibkey", seal_form(secret), None, now)
         self._events.emit("ibkey_activated", now, username, device=device.device_id)
         return Activated(device, ocra_key)
@@ -176,20 +189,56 @@ class IbKeyService:
     # --- push approvals ----------------------------------------------------------------
 
     def register(self, ticket: PushTicket, platform: str, ip: str) -> None:
-        """Queue a login's approval for its phone."""
+        """Queue a login's approval for its phone, and wake the phone."""
+        self._queue(ticket, platform, ip, Requester.LOGIN)
+
+    def register_for_recovery(self, ticket: PushTicket, ip: str) -> bool:
+        """Queue a password reset's approval; False if the phone (or the
+        gateway) holds as many as it may (``approvals.py``)."""
+        return self._queue(ticket, "password-reset", ip, Requester.RECOVERY)
+
+    def _queue(self, ticket: PushTicket, platform: str, ip: str, requester: Requester) -> bool:
         ticket.platform, ticket.ip = platform, ip
-        mine = [k for k, t in self._tickets.items() if t.device_id == ticket.device_id]
-        for key in mine[: max(0, len(mine) - TICKETS_PER_DEVICE + 1)]:
-            del self._tickets[key]
-        while len(self._tickets) >= MAX_TICKETS:
-            self._tickets.popitem(last=False)
-        self._tickets[ticket.approval_id] = ticket
-        # Wake the phone (a push provider behind the webhook notifier); the
-        # approval itself is only ever fetched with the device's signature.
+        self._tickets.forget_expired(self._clock.now())
+        if not self._tickets.add(ticket, requester):
+            return False
+        what = "A password reset" if requester is Requester.RECOVERY else "Login"
+        self._wake(ticket, f"{what} of {ticket.username} on {platform or 'a platform'}")
+        return True
+
+    async def phone_of(self, username: str) -> Device:
+        """The user's IB Key, to deliver to; ``BadRequest`` without one."""
+        for device in await self._store.devices_of(username):
+            if device.type == "ibkey" and ibkey_of(device) is not None:
+                return device
+        raise BadRequest("the user has no active IB Key to deliver to")
+
+    def deliver_passcode(self, device: Device, passcode: str) -> None:
+        """Send a temporary passcode to the IB Key ``device`` as an item of
+        its approvals list, sealed for it alone (``seal_for_phone``)."""
+        secret = ibkey_of(device)
+        if secret is None:
+            raise BadRequest("the user has no active IB Key to deliver to")
+        username = device.username
+        now = self._clock.now()
+        ticket = PushTicket.new(device, now, DELIVERY_SECONDS)
+        ticket.platform, ticket.kind = "temporary-passcode", "temporary_passcode"
+        ticket.sealed = seal_for_phone(secret.ocra_key, ticket.approval_id, passcode)
+        self._tickets.forget_expired(now)
+        self._tickets.add(ticket, Requester.SUPPORT)
+        self._events.emit("temporary_passcode_delivered", now, username, device=device.device_id)
+        self._wake(ticket, "Client services sent you a temporary passcode")
+
+    def withdraw(self, ticket: PushTicket) -> None:
+        """The approval is no longer asked for (its recovery ended)."""
+        self._tickets.withdraw(ticket.approval_id)
+
+    def _wake(self, ticket: PushTicket, what: str) -> None:
+        # A push provider sits behind the webhook notifier; the item itself is
+        # only ever fetched with the device's signature, so a wake the user's
+        # limits hold back costs nothing but the buzz.
         self._notifier.send(
-            "push",
-            ticket.device_id,
-            f"Login of {ticket.username} on {platform or 'a platform'}: open IB Key to answer.",
+            "push", ticket.device_id, f"{what}: open IB Key to answer.", user=ticket.username
         )
 
     async def approvals(self, device_id: str, time: str, signature: str) -> list[PushTicket]:
@@ -204,9 +253,7 @@ class IbKeyService:
             raise Forbidden("X-IBKey-Time is too far from the gateway's clock")
         self._check_signature(device, f"list\n{device_id}\n{time}", signature)
         self._forget_expired(now)
-        return [
-            t for t in self._tickets.values() if t.device_id == device_id and t.decision is None
-        ]
+        return self._tickets.pending(device_id)
 
     async def answer(
         self, device_id: str, approval_id: str, decision: str, signature: str
@@ -221,6 +268,8 @@ class IbKeyService:
         if ticket.decision is not None:
             raise BadRequest("this approval was answered already")
         ticket.decision, ticket.decided_by = decision, device_id
+        if ticket.sealed is not None:
+            self._tickets.withdraw(approval_id)  # fetched: nothing to keep
         self._events.emit(
             "ibkey_push_answered", self._clock.now(), ticket.username, decision=decision
         )
@@ -244,12 +293,7 @@ class IbKeyService:
         except (InvalidSignature, ValueError):
             raise Forbidden("The signature is not the bound IB Key's") from None
 
-    def _drop_tickets(self, device_id: str) -> None:
-        for key in [k for k, t in self._tickets.items() if t.device_id == device_id]:
-            del self._tickets[key]
-
     def _forget_expired(self, now: float) -> None:
         for key in [k for k, a in self._activations.items() if now >= a.expires_at]:
             del self._activations[key]
-        for key in [k for k, t in self._tickets.items() if now >= t.expires_at]:
-            del self._tickets[key]
+        self._tickets.forget_expired(now)

@@ -364,9 +364,7 @@ class DataPlane:
                 headers = [(k, v) for k, v in headers if k != b"content-length"]
                 await connection.respond(request, status, headers, payload)
                 return
-            self._metrics.login_admitted.inc(
-                "password" if lane is self._admission.password else "steps"
-            )
+            self._metrics.login_admitted.inc(self._admission.name(lane))
             async with admitted:
                 await forward(request, connection, self._control, exchange, body=body)
         except UpstreamError as error:

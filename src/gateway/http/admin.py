@@ -164,7 +164,23 @@ def create_admin_app(runtime: Runtime) -> ASGIApp:
 
     @app.post("/admin/v1/users/<username>/temporary-passcode")
     async def temporary_passcode(username: str) -> Response:
-        issued = await support.issue_temporary_passcode(path_param(username))
+        name = path_param(username)
+        raw = await request.get_data(cache=True, as_text=False)
+        form = await body(schemas.TemporaryPasscodeRequest) if raw else None
+        phone = None
+        if form is not None and form.deliver == "ibkey":
+            await support.user(name)  # not_found before anything else
+            phone = await runtime.core.ibkey.phone_of(name)  # before issuing: never lost
+        issued = await support.issue_temporary_passcode(name)
+        if phone is not None:
+            runtime.core.ibkey.deliver_passcode(phone, issued.code)
+            delivered = schemas.TemporaryPasscodeDelivered(
+                delivered="ibkey",
+                device_id=phone.device_id,
+                full_until=issued.issued_at + FULL_DAYS * DAY,
+                portal_until=issued.issued_at + PORTAL_DAYS * DAY,
+            )
+            return json(delivered, status=201)
         return json(
             schemas.TemporaryPasscode(
                 passcode=issued.code,

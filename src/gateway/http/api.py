@@ -197,7 +197,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
     @app.post("/v1/recovery/username")
     async def recover_username() -> Response:
         form = await body(schemas.UsernameRecovery)
-        await runtime.core.recovery.send_username(form.email)
+        await runtime.core.recovery.send_username(form.email, ip=request.remote_addr or "unknown")
         return json(schemas.Accepted(accepted=True), status=202)
 
     @app.post("/v1/online-card")
@@ -294,6 +294,8 @@ def create_public_app(runtime: Runtime) -> HotPaths:
                 platform=t.platform,
                 ip=t.ip,
                 created_at=t.created_at,
+                kind="temporary_passcode" if t.sealed is not None else "approval",
+                sealed=b64u(t.sealed) if t.sealed is not None else None,
             )
             for t in tickets
         ]

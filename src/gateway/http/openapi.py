@@ -192,9 +192,10 @@ PUBLIC: list[Operation] = [
         "post",
         "/v1/recovery/password",
         schemas.PasswordRecovery,
-        {202: schemas.RecoveryStarted, 400: _E},
+        {202: schemas.RecoveryStarted, 400: _E, 429: _E},
         "Forgot password: the same answer for any username; a code goes to the e-mail "
-        "(else the phone) on record",
+        "(else the phone) on record. 429 (Retry-After) past the per-address or per-name "
+        "limits, which hold alike for every name",
     ),
     (
         "post",
@@ -209,8 +210,9 @@ PUBLIC: list[Operation] = [
         "post",
         "/v1/recovery/username",
         schemas.UsernameRecovery,
-        {202: schemas.Accepted},
-        "Forgot username: it goes to that e-mail if a user has it; the same answer either way",
+        {202: schemas.Accepted, 429: _E},
+        "Forgot username: it goes to that e-mail if a user has it; the same answer either way "
+        "(429 with Retry-After past the per-address limit)",
     ),
     (
         "post",
@@ -379,10 +381,18 @@ ADMIN: list[Operation] = [
     (
         "post",
         "/admin/v1/users/{username}/temporary-passcode",
-        None,
-        {201: schemas.TemporaryPasscode, 403: _E, 404: _E},
+        schemas.TemporaryPasscodeRequest,
+        {
+            201: (schemas.TemporaryPasscode, schemas.TemporaryPasscodeDelivered),
+            400: _E,
+            403: _E,
+            404: _E,
+        },
         "Issue a temporary passcode (suspends the user's security devices; forbidden when "
-        "the previous interim credential was one too)",
+        "the previous interim credential was one too). The body may be empty; with "
+        "deliver: ibkey the passcode goes to the user's IB Key as an approvals-list item "
+        "sealed for that phone (see Approval.sealed), and the answer says delivered: ibkey "
+        "and never holds the passcode; 400 without an active IB Key",
     ),
     (
         "post",

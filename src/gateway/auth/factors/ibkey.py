@@ -13,6 +13,14 @@ One challenge serves both paths:
 The device's sealed secret is an ``IbKeySecret``. The approval a challenge
 waits on travels in ``Challenge.private`` as a ``PushTicket`` that the
 approvals registry resolves.
+
+Support can also send the phone something only it may read (a temporary
+passcode): ``seal_for_phone`` encrypts it with AES-256-GCM under
+HKDF-SHA256(ocra_key, info="temporary-passcode"), the approval id as
+associated data. The OCRA key is the one secret only the phone and the
+gateway hold (the Ed25519 key pair is the phone's alone, and its public half
+cannot encrypt); HKDF keeps this use apart from the OCRA one, and the
+associated data binds the sealed text to the list item it came in.
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 import _fastcore
 from gateway.auth.factors.base import FAILED, Challenge, Tier, Verification
@@ -69,10 +80,35 @@ def offline_response(secret: IbKeySecret, challenge: str, pin: str | None = None
     return str(_fastcore.ocra(suite, key, challenge, pin=pin if pin is not None else secret.pin))
 
 
+DELIVERY_INFO = b"temporary-passcode"
+NONCE_BYTES = 12
+
+
+def _delivery_key(ocra_key: bytes) -> AESGCM:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=DELIVERY_INFO)
+    return AESGCM(hkdf.derive(ocra_key))
+
+
+def seal_for_phone(ocra_key: bytes, approval_id: str, text: str) -> bytes:
+    """``text`` as only the phone holding ``ocra_key`` can read it:
+    nonce (12 bytes) then AES-GCM ciphertext and tag."""
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    sealed = _delivery_key(ocra_key).encrypt(nonce, text.encode(), approval_id.encode())
+    return nonce + sealed
+
+
+def open_on_phone(ocra_key: bytes, approval_id: str, sealed: bytes) -> str:
+    """What ``seal_for_phone`` sealed; ``cryptography.exceptions.InvalidTag``
+    for another key, another approval id or a changed text."""
+    nonce, body = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
+    return _delivery_key(ocra_key).decrypt(nonce, body, approval_id.encode()).decode()
+
+
 @dataclass(eq=False)
 class PushTicket:
     """One push approval, shared by the login's challenge and the phone's
-    list: the phone's signed decision lands here."""
+    list: the phone's signed decision lands here. ``sealed``: something for
+    the phone to open (``seal_for_phone``) rather than a login to decide."""
 
     approval_id: str
     nonce: str
@@ -84,6 +120,8 @@ class PushTicket:
     expires_at: float
     decision: str | None = None  # "approve" or "deny"
     decided_by: str | None = field(default=None, repr=False)  # the device that signed it
+    kind: str = "approval"  # or "temporary_passcode": a delivery, answered to dismiss it
+    sealed: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def new(cls, device: Device, now: float, lifetime: float = CHALLENGE_SECONDS) -> PushTicket:
