@@ -1,14 +1,23 @@
-"""The ``login-gateway`` command against a real gateway (real clock)."""
+"""The ``login-gateway`` command against a real gateway (real clock, unless
+a test says otherwise), and the README's commands as a new user types them."""
 
 import json
 import os
+import re
+import selectors
+import shlex
+import shutil
 import signal
+import socket
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.http.harness import ADMIN_TOKEN, GatewayProcess, gateway_command
+from tests.http.harness import ADMIN_TOKEN, GatewayProcess, TotpApp, gateway_command
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -18,10 +27,18 @@ def live_gateway(tmp_path):
     gateway.stop()
 
 
-def cli(*args, gateway, stdin=None):
-    env = {**os.environ, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN}
+def cli_env(gateway, admin_token=ADMIN_TOKEN, **extra):
+    env = {**os.environ, **extra}
+    env.pop("GATEWAY_ADMIN_TOKEN", None)
+    if admin_token is not None:
+        env["GATEWAY_ADMIN_TOKEN"] = admin_token
     if gateway is not None:
         env.update(GATEWAY_ADMIN_URL=gateway.admin_url, GATEWAY_URL=gateway.public_url)
+    return env
+
+
+def cli(*args, gateway, stdin=None, admin_token=ADMIN_TOKEN, **extra_env):
+    env = cli_env(gateway, admin_token, **extra_env)
     return subprocess.run(
         [*gateway_command(), *args],
         input=stdin,
@@ -107,8 +124,13 @@ def test_version():
     assert printed.stdout.startswith("login-gateway ")
 
 
-def test_port_in_use_is_a_clear_error(live_gateway, tmp_path):
-    port = live_gateway.public_url.rsplit(":", 1)[1]
+@pytest.mark.parametrize("taken", ["public", "admin"])
+def test_port_in_use_is_a_clear_error(live_gateway, tmp_path, taken):
+    """It says which address is taken and how to choose others."""
+    in_use = (
+        live_gateway.public_url if taken == "public" else live_gateway.admin_url
+    ).removeprefix("http://")
+    public, admin = (in_use, "127.0.0.1:0") if taken == "public" else ("127.0.0.1:0", in_use)
     second = subprocess.run(
         [
             *gateway_command(),
@@ -116,9 +138,9 @@ def test_port_in_use_is_a_clear_error(live_gateway, tmp_path):
             "--data-dir",
             str(tmp_path / "other"),
             "--bind",
-            f"127.0.0.1:{port}",
+            public,
             "--admin-bind",
-            "127.0.0.1:0",
+            admin,
         ],
         capture_output=True,
         text=True,
@@ -127,6 +149,10 @@ def test_port_in_use_is_a_clear_error(live_gateway, tmp_path):
     )
     assert second.returncode == 1
     assert "cannot serve" in second.stderr and "Traceback" not in second.stderr
+    option = "--bind" if taken == "public" else "--admin-bind"
+    assert f"{in_use} (the {taken} address, {option})" in second.stderr, second.stderr
+    assert "127.0.0.1:0 (" not in second.stderr  # the free one is not blamed
+    assert "--bind HOST:PORT" in second.stderr and "--admin-bind HOST:PORT" in second.stderr
 
 
 def test_demo_serves_a_ready_user(tmp_path):
@@ -165,6 +191,8 @@ def test_demo_serves_a_ready_user(tmp_path):
         shown = errors.read()
         secret = re.search(r"TOTP secret: ([A-Z2-7]+)", shown).group(1)
         assert "█" in shown  # the QR code
+        # A data directory that stays keeps its key file beside it: warned.
+        assert "beside the database" in shown
         with httpx.Client(base_url=ready["public"][0]) as client:
             first = client.post("/v1/login", json={"username": "demo", "password": "demo1234"})
             assert first.json()["methods"] == ["totp"]
@@ -252,11 +280,16 @@ def _start_without_token(gateway):
 
 
 def test_demo_removes_its_data_when_it_stops(tmp_path):
+    """...and its throw-away directory holds no key file: nothing to warn
+    about."""
     env = {**os.environ, "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN, "TMPDIR": str(tmp_path)}
+    env.pop("GATEWAY_MASTER_KEY", None)
+    env.pop("GATEWAY_MASTER_KEY_FILE", None)
+    errors = (tmp_path / "demo.err").open("w+")
     demo = subprocess.Popen(
         [*gateway_command(), "demo", "--bind", "127.0.0.1:0", "--admin-bind", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=errors,
         text=True,
         env=env,
     )
@@ -266,10 +299,14 @@ def test_demo_removes_its_data_when_it_stops(tmp_path):
                 break
         made = [p for p in tmp_path.iterdir() if p.name.startswith("login-gateway-demo-")]
         assert len(made) == 1 and (made[0] / "gateway.sqlite3").exists()
+        assert not (made[0] / "master.key").exists()
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=30)
     assert not made[0].exists()
+    errors.seek(0)
+    shown = errors.read()
+    assert "TOTP secret" in shown and "master key" not in shown, shown
 
 
 @pytest.mark.parametrize("kind", ["dscplus", "dsc"])
@@ -507,3 +544,315 @@ def test_the_passkey_simulator_registers_from_a_session_and_logs_in(live_gateway
         assert session["session"]["method"] == "passkey"
         assert json.loads(key_file.read_text())["credentials"][0]["count"] == count
         logout(live_gateway, session["token"])
+
+
+# --- every second factor from `login` ----------------------------------------
+
+
+class Prompted:
+    """A command that asks for input: wait for each prompt (on stderr), then
+    type the answer."""
+
+    def __init__(self, *args, gateway):
+        self.process = subprocess.Popen(
+            [*gateway_command(), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli_env(gateway),
+        )
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.process.stderr, selectors.EVENT_READ)
+        self.shown = b""
+        self.read_up_to = 0
+
+    def wait_for(self, prompt):
+        while prompt.encode() not in self.shown[self.read_up_to :]:
+            assert self.selector.select(timeout=60), f"no {prompt!r} in {self.shown!r}"
+            more = os.read(self.process.stderr.fileno(), 4096)
+            assert more, f"the command ended before asking {prompt!r}: {self.shown!r}"
+            self.shown += more
+        self.read_up_to = self.shown.index(prompt.encode(), self.read_up_to) + len(prompt)
+
+    def type(self, line):
+        self.process.stdin.write(line.encode() + b"\n")
+        self.process.stdin.flush()
+
+    def finish(self):
+        self.process.stdin.close()
+        out = self.process.stdout.read().decode()
+        self.shown += self.process.stderr.read()
+        self.process.wait(timeout=60)
+        return self.process.returncode, out, self.shown.decode()
+
+
+def sent_to(gateway, phone):
+    answer = gateway.admin.get("/admin/v1/outbox", params={"to": phone})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["messages"]
+
+
+SMS_PROMPT = "code (r: send another, v: call me instead): "
+
+
+def test_login_has_an_sms_code_sent_again_and_called(live_gateway):
+    phone = "+15550100999"
+    live_gateway.create_user("sam", phone=phone)
+    added = live_gateway.admin.post("/admin/v1/users/sam/devices", json={"type": "sms"})
+    assert added.status_code == 201, added.text
+    login = Prompted("login", "sam", "--password", "secret123", "--sms", gateway=live_gateway)
+    login.wait_for(SMS_PROMPT)
+    assert [m["channel"] for m in sent_to(live_gateway, phone)] == ["sms"]
+    login.type("r")  # didn't get it: another text
+    login.wait_for(SMS_PROMPT)
+    login.type("v")  # still nothing: a call
+    login.wait_for(SMS_PROMPT)
+    sent = sent_to(live_gateway, phone)
+    assert [m["channel"] for m in sent] == ["sms", "sms", "voice"]
+    login.type(sent[-1]["code"])
+    status, out, err = login.finish()
+    assert status == 0, err
+    assert json.loads(out)["session"]["method"] == "sms"
+    # --voice: a call from the start.
+    called = Prompted(
+        "login", "sam", "--password", "secret123", "--voice", "--platform", "portal",
+        gateway=live_gateway,
+    )  # fmt: skip
+    called.wait_for(SMS_PROMPT)
+    sent = sent_to(live_gateway, phone)
+    assert len(sent) == 4 and sent[-1]["channel"] == "voice"
+    called.type(sent[-1]["code"])
+    status, out, err = called.finish()
+    assert status == 0, err
+    assert json.loads(out)["session"]["method"] == "sms"
+
+
+def test_temporary_passcode_portal_cookie_and_online_card(live_gateway, tmp_path):
+    live_gateway.create_user("tina")
+    assert live_gateway.admin.post("/admin/v1/users/tina/devices", json={"type": "totp"}).is_success
+    issued = live_gateway.admin.post("/admin/v1/users/tina/temporary-passcode")
+    assert issued.status_code == 201, issued.text
+    passcode = issued.json()["passcode"]
+    # The password from stdin, then the passcode typed at its prompt.
+    portal = cli(
+        "login", "tina", "--password", "-", "--platform", "portal", "--temp-passcode",
+        gateway=live_gateway, stdin=f"secret123\n{passcode}\n",
+    )  # fmt: skip
+    assert portal.returncode == 0, portal.stdout + portal.stderr
+    printed = json.loads(portal.stdout)
+    assert printed["session"]["method"] == "temp_passcode"
+    # A portal session is cookie-only: login prints the cookie, and how to send it.
+    assert printed.get("token") is None
+    cookie = printed["cookie"]
+    value = cookie.removeprefix("gw_session=")
+    assert cookie.startswith("gw_session=") and value
+    assert f"Cookie: {cookie}" in portal.stderr
+    assert f"Authorization: Bearer {value}" in portal.stderr
+    assert live_gateway.public.get("/v1/session", headers={"Cookie": cookie}).status_code == 200
+    card = live_gateway.public.post("/v1/online-card", headers={"Authorization": f"Bearer {value}"})
+    assert card.status_code == 201, card.text
+    card_file = tmp_path / "online-card.json"
+    card_file.write_text(card.text)  # as POST /v1/online-card answers it
+    logged_in = cli(
+        "login", "tina", "--password", "secret123", "--online-card", str(card_file),
+        gateway=live_gateway,
+    )  # fmt: skip
+    assert logged_in.returncode == 0, logged_in.stdout + logged_in.stderr
+    assert json.loads(logged_in.stdout)["session"]["method"] == "online_card"
+    # The passcode from an option, on a trading platform.
+    logout(live_gateway, json.loads(logged_in.stdout)["token"])
+    again = cli(
+        "login", "tina", "--password", "secret123", "--temp-passcode", passcode,
+        gateway=live_gateway,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(again.stdout)["session"]["method"] == "temp_passcode"
+
+
+# --- clear errors, never a traceback ------------------------------------------
+
+
+def free_address():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["login", "nobody", "--password", "secret123"],
+        ["device", "passkey", "register", "--file", "{tmp}/pk.json", "--token", "t"],
+        ["user", "add", "nobody", "--password", "secret123"],
+        ["totp", "enrol", "nobody"],
+    ],
+)
+def test_a_gateway_that_is_down_is_a_clear_error(tmp_path, command):
+    down = free_address()
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in command]
+    ran = cli(*args, gateway=None, stdin="", GATEWAY_URL=down, GATEWAY_ADMIN_URL=down)
+    assert ran.returncode == 2, ran.stderr
+    assert f"cannot reach the gateway at {down}" in ran.stderr, ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
+def test_a_prompt_with_no_terminal_is_a_clear_error(live_gateway, tmp_path):
+    live_gateway.create_user("nora", phone="+15550100555")
+    assert live_gateway.admin.post("/admin/v1/users/nora/devices", json={"type": "totp"}).is_success
+    runs = {
+        # --password - takes the first line; the code's prompt finds no more.
+        "code (totp)": cli(
+            "login", "nora", "--password", "-", gateway=live_gateway, stdin="secret123\n"
+        ),
+        "password for nora": cli("login", "nora", gateway=live_gateway, stdin=""),
+        "activation token (SMS)": cli(
+            "device", "ibkey", "activate", "nora", "--file", str(tmp_path / "phone.json"),
+            "--password", "secret123", "--pin", "1a2b",
+            gateway=live_gateway, stdin="", admin_token=None,
+        ),
+    }  # fmt: skip
+    for prompt, ran in runs.items():
+        assert ran.returncode == 2, (prompt, ran.stderr)
+        assert f"no answer to '{prompt}'" in ran.stderr, ran.stderr
+        assert "Traceback" not in ran.stderr
+    assert "--totp-secret" in runs["code (totp)"].stderr
+    assert "--token" in runs["activation token (SMS)"].stderr
+
+
+# --- the gateway's clock ------------------------------------------------------
+
+
+@pytest.fixture
+def clocked_gateway(tmp_path):
+    gateway = GatewayProcess(tmp_path / "data", test_clock=True).start()
+    yield gateway
+    gateway.stop()
+
+
+def test_codes_follow_the_gateways_test_clock(clocked_gateway, tmp_path):
+    gateway = clocked_gateway
+    gateway.advance(3 * 86_400)  # days away from this machine's clock
+    gateway.create_user("olga", phone="+15550100444")
+    enrolled = cli("totp", "enrol", "olga", "--no-qr", gateway=gateway)
+    assert enrolled.returncode == 0, enrolled.stderr
+    secret = enrolled.stdout.strip().splitlines()[-1]
+    shown = re.search(r"current code: (\d{6}) ", enrolled.stderr).group(1)
+    assert shown == TotpApp(gateway, secret).code()
+    logged_in = cli(
+        "login", "olga", "--password", "secret123", "--totp-secret", secret, gateway=gateway
+    )
+    assert logged_in.returncode == 0, logged_in.stdout + logged_in.stderr
+    logout(gateway, json.loads(logged_in.stdout)["token"])
+    # The IB Key phone signs its listing with the gateway's time too.
+    phone = tmp_path / "phone.json"
+    activated = cli(
+        "device", "ibkey", "activate", "olga", "--file", str(phone), "--password", "secret123",
+        "--pin", "1a2b", gateway=gateway,
+    )  # fmt: skip
+    assert activated.returncode == 0, activated.stderr
+    pushed = cli("login", "olga", "--password", "secret123", "--ibkey", str(phone), gateway=gateway)
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert json.loads(pushed.stdout)["session"]["method"] == "ibkey"
+
+
+# --- what a new user reads: --help and the README ------------------------------
+
+
+def test_help_names_the_environment_it_reads():
+    for command in ([], ["login"]):
+        shown = subprocess.run(
+            [*gateway_command(), *command, "--help"], capture_output=True, text=True
+        ).stdout
+        for name in ("GATEWAY_URL", "GATEWAY_ADMIN_URL", "GATEWAY_ADMIN_TOKEN", "GATEWAY_TOKEN"):
+            assert name in shown, (command, name)
+
+
+def readme_section(title):
+    """From the heading that starts with ``title`` to the next heading (a
+    shell comment in a code block is not one)."""
+    lines = (REPO / "README.md").read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    fenced, end = False, len(lines)
+    for i in range(start + 1, len(lines)):
+        fenced ^= lines[i].startswith("```")
+        if not fenced and lines[i].startswith("#"):
+            end = i
+            break
+    return "".join(lines[start:end])
+
+
+def shell_blocks(section):
+    return re.findall(r"```sh\n(.*?)```", section, re.S)
+
+
+@pytest.mark.parametrize("how", ["command line", "plain HTTP"])
+def test_the_quick_start_runs_as_pasted(live_gateway, tmp_path, how):
+    """The quick start's commands, pasted into bash as they are written (only
+    the address and the path of the command differ)."""
+    setup, command_line, plain_http = shell_blocks(readme_section("### Quick start"))
+    (tmp_path / "gateway-data").mkdir()
+    (tmp_path / "gateway-data" / "admin-token").write_text(ADMIN_TOKEN + "\n")
+    script = setup + (command_line if how == "command line" else plain_http)
+    script = script.replace(
+        "localhost:8080", live_gateway.public_url.removeprefix("http://")
+    ).replace(".venv/bin/login-gateway", shlex.join(gateway_command()))
+    env = cli_env(live_gateway, admin_token=None)
+    ran = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    answers = re.findall(r'^\{\s*"status".*', ran.stdout, re.M | re.S)
+    final = json.loads(answers[-1])
+    assert final["status"] == "ok" and final["session"]["user"] == "alice"
+
+
+def hiding(tmp_path, *names):
+    """A PATH with the commands of this one but ``names``, as on a machine
+    without them."""
+    shown = tmp_path / "bin"
+    shown.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            target = shown / entry.name
+            if entry.name in names or target.is_symlink() or not os.access(entry.path, os.X_OK):
+                continue
+            target.symlink_to(entry.path)
+    return str(shown)
+
+
+def missing_of(output):
+    line = next(line for line in output.splitlines() if line.startswith("missing: "))
+    return line.removeprefix("missing: ").split()
+
+
+def test_the_test_command_installs_what_a_new_machine_lacks(tmp_path):
+    test_command = readme_section("## Install and run the tests").split("```sh\n")[1]
+    assert test_command.split("```")[0].strip() == "./scripts/test"
+    script = [str(REPO / "scripts" / "test"), "--dry-run", "tests/edge", "-x"]
+    here = subprocess.run(script, capture_output=True, text=True, timeout=60)
+    assert here.returncode == 0, here.stderr
+    lines = here.stdout.splitlines()
+    assert lines[-1].endswith("-m pytest tests/edge -x")  # the arguments go to pytest
+    if shutil.which("nginx") and shutil.which("caddy"):
+        assert "nginx" not in here.stdout and "caddy" not in here.stdout
+    # Without nginx and Caddy: both named, and the apt command that installs them.
+    bare = subprocess.run(
+        script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": hiding(tmp_path, "nginx", "caddy")},
+    )
+    assert bare.returncode == 0, bare.stderr
+    assert {"nginx", "caddy"} <= set(missing_of(bare.stdout))
+    install = next(line for line in bare.stdout.splitlines() if line.startswith("would run: "))
+    assert "apt-get update && apt-get install" in install
+    assert " nginx " in install and " caddy" in install

@@ -4,7 +4,6 @@ phone-app simulator."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import shutil
 import sys
@@ -14,6 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from gateway import __version__
+from gateway.cli_client import (
+    ASK,
+    NoInput,
+    answer_of,
+    ask,
+    gateway_now,
+    read_secret,
+    totp_code,
+    unreachable,
+)
 from gateway.config import ConfigError, load_config
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -21,10 +30,26 @@ DEFAULT_ADMIN_URL = "http://127.0.0.1:8081"
 # The login page a browser with a passkey is on: an origin of the default [passkeys].
 PASSKEY_ORIGIN = "http://localhost:8080"
 DEMO_USER, DEMO_PASSWORD = "demo", "demo1234"
+ENVIRONMENT = f"""environment:
+  GATEWAY_URL          the client API, for login and the device simulators
+                       (default {DEFAULT_URL}; --url wins)
+  GATEWAY_ADMIN_URL    the admin API, for support actions
+                       (default {DEFAULT_ADMIN_URL}; --admin-url wins)
+  GATEWAY_ADMIN_TOKEN  support's token: the one support actions send, and the
+                       one serve accepts (default: made and kept in the data dir)
+  GATEWAY_TOKEN        a session's token, for device passkey register (--token wins)
+  GATEWAY_MASTER_KEY, GATEWAY_MASTER_KEY_FILE
+                       serve: the key sealing device secrets, or its file
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="login-gateway", description="Secure login gateway.")
+    parser = argparse.ArgumentParser(
+        prog="login-gateway",
+        description="Secure login gateway.",
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"login-gateway {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -47,11 +72,41 @@ def build_parser() -> argparse.ArgumentParser:
     unlock.add_argument("username")
     _admin_options(unlock)
 
-    login = commands.add_parser("login", help="log in as a client would; prints the session")
+    login = commands.add_parser(
+        "login",
+        help="log in as a client would; prints the session",
+        description="Log in as a client would and print the session. The second factor is "
+        "the one an option names, else the only one offered, else the one you pick; "
+        "without a device file, login asks for the code.",
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     login.add_argument("username")
     login.add_argument("--password", help="'-' reads it from stdin; default: prompt")
     login.add_argument("--platform", default="tws", help="portal, tws, desktop or mobile")
-    login.add_argument("--totp-secret", help="compute the TOTP code (the phone app) from this")
+    login.add_argument("--method", help="the second factor to use, by its name (e.g. totp)")
+    login.add_argument(
+        "--totp-secret",
+        help="compute the TOTP code (the phone app) from this, at the gateway's time "
+        "(its test clock, read with the admin token, when it runs one)",
+    )
+    login.add_argument(
+        "--sms", action="store_true", help="a code by SMS (at the prompt: r sends another)"
+    )
+    login.add_argument("--voice", action="store_true", help="the SMS code by a voice call")
+    login.add_argument(
+        "--temp-passcode",
+        nargs="?",
+        const=ASK,
+        metavar="PASSCODE",
+        help="the temporary passcode support issued ('-' reads it from stdin; none: prompt)",
+    )
+    login.add_argument(
+        "--online-card",
+        type=Path,
+        metavar="FILE",
+        help="answer with this online security card (the JSON POST /v1/online-card answers)",
+    )
     login.add_argument("--card", type=Path, help="answer with this security card's file")
     login.add_argument("--pin", help="the card's PIN")
     login.add_argument("--code-card", type=Path, help="answer with this code card's file")
@@ -59,9 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--passkey", type=Path, help="answer with this passkey's file")
     login.add_argument("--origin", default=PASSKEY_ORIGIN, help="the login page's origin (passkey)")
     login.add_argument("--takeover", action="store_true", help="take over an open session")
-    login.add_argument(
-        "--url", default=os.environ.get("GATEWAY_URL", DEFAULT_URL), help="the gateway"
-    )
+    _phone_options(login)
+    _admin_options(login)
 
     totp = commands.add_parser("totp", help="authenticator app: enrol, and compute codes")
     totp_commands = totp.add_subparsers(dest="totp_command", metavar="ACTION", required=True)
@@ -99,11 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing = ibkey_commands.add_parser("approvals", help="list the pending push approvals")
     listing.add_argument("--file", type=Path, required=True)
     _phone_options(listing)
+    _admin_options(listing)
     approve = ibkey_commands.add_parser("approve", help="approve (or --deny) a push")
     approve.add_argument("approval_id", nargs="?", help="default: the oldest pending")
     approve.add_argument("--file", type=Path, required=True)
     approve.add_argument("--deny", action="store_true")
     _phone_options(approve)
+    _admin_options(approve)
     offline = ibkey_commands.add_parser("respond", help="the offline response to a challenge")
     offline.add_argument("challenge", help="the 8 digits the login screen shows")
     offline.add_argument("--file", type=Path, required=True)
@@ -127,9 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     register.add_argument("--label", help="a name for it (default: passkey)")
     register.add_argument("--origin", default=PASSKEY_ORIGIN, help="the page's origin")
-    register.add_argument(
-        "--url", default=os.environ.get("GATEWAY_URL", DEFAULT_URL), help="the gateway"
-    )
+    _phone_options(register)
 
     scc = device_commands.add_parser("scc", help="a Security Code Card (grid of codes)")
     scc_commands = scc.add_subparsers(dest="scc_command", metavar="ACTION", required=True)
@@ -171,18 +225,22 @@ def _serving_options(parser: argparse.ArgumentParser) -> None:
 
 def _phone_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--url", default=os.environ.get("GATEWAY_URL", DEFAULT_URL), help="the gateway"
+        "--url",
+        default=os.environ.get("GATEWAY_URL", DEFAULT_URL),
+        help=f"the gateway's client API (default: $GATEWAY_URL, else {DEFAULT_URL})",
     )
 
 
 def _admin_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--admin-url", default=os.environ.get("GATEWAY_ADMIN_URL", DEFAULT_ADMIN_URL)
+        "--admin-url",
+        default=os.environ.get("GATEWAY_ADMIN_URL", DEFAULT_ADMIN_URL),
+        help=f"the gateway's admin API (default: $GATEWAY_ADMIN_URL, else {DEFAULT_ADMIN_URL})",
     )
     parser.add_argument(
         "--admin-token",
         default=os.environ.get("GATEWAY_ADMIN_TOKEN"),
-        help="default: $GATEWAY_ADMIN_TOKEN",
+        help="support's token (default: $GATEWAY_ADMIN_TOKEN)",
     )
 
 
@@ -205,8 +263,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"login-gateway: {exc}", file=sys.stderr)
         return 2
+    except NoInput as exc:
+        print(
+            f"login-gateway: no answer to '{exc.prompt}': there is no terminal to ask on and "
+            f"standard input has no more lines; {exc.hint}",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from gateway.simulators import DeviceFileError
+
+        if isinstance(exc, DeviceFileError):
+            print(f"login-gateway: {exc}", file=sys.stderr)
+            return 1
+        message = unreachable(exc, args)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
     parser.print_help()
     return 0
 
@@ -219,12 +295,29 @@ def _serve(args: argparse.Namespace) -> int:
     if args.command == "demo":
         if data_dir is None:
             data_dir = throwaway = Path(tempfile.mkdtemp(prefix="login-gateway-demo-"))
+            config = _throwaway_key(config)
         prepare = _demo_user
     try:
         return _run_serve(args, config, data_dir, prepare)
     finally:
         if throwaway is not None:  # the demo's data dies with it
             shutil.rmtree(throwaway, ignore_errors=True)
+
+
+def _throwaway_key(config: Any) -> Any:
+    """A master key that lives as long as the demo's data: nothing to keep
+    apart from a directory that is removed at the end (so no warning that
+    the key sits beside it)."""
+    import secrets
+
+    import msgspec
+
+    if config.secrets.master_key or config.secrets.master_key_file:
+        return config
+    key = secrets.token_hex(32)
+    return msgspec.structs.replace(
+        config, secrets=msgspec.structs.replace(config.secrets, master_key=key)
+    )
 
 
 def _run_serve(
@@ -256,12 +349,56 @@ def _run_serve(
         error = _first_os_error(group)
         if error is None:
             raise
-        print(f"login-gateway: cannot serve: {error.strerror or error}", file=sys.stderr)
+        print(_cannot_serve(args, config, error), file=sys.stderr)
         return 1
     except OSError as error:
-        print(f"login-gateway: cannot serve: {error}", file=sys.stderr)
+        print(_cannot_serve(args, config, error), file=sys.stderr)
         return 1
     return 0
+
+
+def _cannot_serve(args: argparse.Namespace, config: Any, error: OSError) -> str:
+    import errno
+
+    reason = error.strerror or str(error)
+    if error.errno != errno.EADDRINUSE:
+        return f"login-gateway: cannot serve: {reason}"
+    listeners = [
+        ("public", "--bind", args.bind or config.http.bind),
+        ("admin", "--admin-bind", args.admin_bind or config.http.admin_bind),
+        ("HTTP/2", "[http] h2_bind", config.http.h2_bind),
+    ]
+    taken = [(name, option, bind) for name, option, bind in listeners if bind and _in_use(bind)]
+    shown = taken or [entry for entry in listeners if entry[2]]
+    where = " and ".join(f"{bind} (the {name} address, {option})" for name, option, bind in shown)
+    return (
+        f"login-gateway: cannot serve: {reason}: {where}"
+        f"{'' if taken else ', one of them'}. Another program (or gateway) listens there: "
+        "choose free addresses with --bind HOST:PORT (public) and --admin-bind HOST:PORT "
+        "(admin), e.g. --bind 127.0.0.1:9080 --admin-bind 127.0.0.1:9081"
+    )
+
+
+def _in_use(bind: str) -> bool:
+    """Whether a listener could not bind ``host:port`` now (as the gateway's
+    own listeners would, with SO_REUSEADDR)."""
+    import socket
+
+    from gateway.edge.server import split_bind
+
+    try:
+        host, port = split_bind(bind)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except ValueError:
+        return False
+    except OSError as error:
+        import errno
+
+        return error.errno == errno.EADDRINUSE
+    return False
 
 
 def _first_os_error(error: BaseException) -> OSError | None:
@@ -282,17 +419,18 @@ async def _demo_user(runtime: Any) -> None:
         await support.create_user(DEMO_USER, DEMO_PASSWORD)
     enrolment = await support.enrol_totp(DEMO_USER)
     print(f"demo user: {DEMO_USER} / password: {DEMO_PASSWORD}", file=sys.stderr)
-    _show_enrolment(enrolment.otpauth_uri, enrolment.secret_base32, qr=True)
+    now = runtime.clock.now()
+    _show_enrolment(enrolment.otpauth_uri, enrolment.secret_base32, qr=True, now=now)
 
 
-def _show_enrolment(uri: str, secret: str, qr: bool) -> None:
+def _show_enrolment(uri: str, secret: str, qr: bool, now: float) -> None:
     print(f"TOTP secret: {secret}\notpauth URI: {uri}", file=sys.stderr)
     if qr:
         import segno
 
         segno.make(uri, error="m").terminal(out=sys.stderr, compact=True)
     print(
-        f"current code: {_current_code(secret)} (from this machine's clock)",
+        f"current code: {totp_code(secret, now)} (at the gateway's time)",
         file=sys.stderr,
         flush=True,
     )
@@ -311,124 +449,25 @@ def _admin(args: argparse.Namespace, method: str, path: str, body: object = None
             headers={"Authorization": f"Bearer {args.admin_token}"},
             timeout=30,
         )
+    except httpx.TransportError:
+        raise  # main() says where it could not reach
     except httpx.HTTPError as exc:
         raise SystemExit(f"login-gateway: cannot reach {args.admin_url}: {exc}") from None
-    answer = response.json() if response.content else {}
-    if response.is_error:
-        raise SystemExit(f"login-gateway: {answer.get('error')}: {answer.get('message')}")
-    return answer
+    return answer_of(response)
 
 
 def _read_password(given: str | None, username: str) -> str:
-    if given == "-":
-        return sys.stdin.readline().rstrip("\n")
-    if given is None:
-        return getpass.getpass(f"password for {username}: ")
-    return given
+    return read_secret(
+        given,
+        f"password for {username}: ",
+        "give it with --password (--password - reads it from standard input)",
+    )
 
 
 def _login(args: argparse.Namespace) -> int:
-    """The client side of a login: password, then the TOTP code, then (if
-    asked) the takeover of an open trading session."""
-    import json
-    import time
+    from gateway.cli_client import login
 
-    import httpx
-
-    password = _read_password(args.password, args.username)
-    with httpx.Client(base_url=args.url, timeout=30) as client:
-
-        def post(path: str, body: object) -> Any:
-            answer = client.post(path, json=body)
-            payload = answer.json()
-            if answer.status_code == 409 and args.takeover and payload.get("login_id"):
-                confirmed = client.post(
-                    f"/v1/login/{payload['login_id']}/confirm", json={"takeover": True}
-                )
-                return confirmed.json()
-            if answer.status_code == 409 and payload.get("error") == "session_exists":
-                started = time.strftime(
-                    "%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(payload.get("started_at", 0)))
-                )
-                raise SystemExit(
-                    f"login-gateway: session_exists: a trading session is already open on "
-                    f"{payload.get('platform')} since {started}. Run the same command with "
-                    "--takeover to end it and log in here."
-                )
-            if answer.is_error:
-                raise SystemExit(f"login-gateway: {payload.get('error')}: {payload.get('message')}")
-            return payload
-
-        body = {"username": args.username, "password": password, "platform": args.platform}
-        answer = post("/v1/login", body)
-        if answer.get("status") == "second_factor" and args.card:
-            from gateway.simulators import card_response, read_device_file
-
-            state = read_device_file(args.card, "card")
-            login_id, method = answer["login_id"], state["type"]
-            shown = post(f"/v1/login/{login_id}/challenge", {"method": method})
-            response = card_response(state, shown["challenge"], args.pin)
-            answer = post(f"/v1/login/{login_id}/verify", {"method": method, "response": response})
-        elif answer.get("status") == "second_factor" and args.ibkey:
-            from gateway.simulators import Phone, read_device_file
-
-            phone = Phone(read_device_file(args.ibkey, "ibkey"))
-            login_id = answer["login_id"]
-            post(f"/v1/login/{login_id}/challenge", {"method": "ibkey"})
-            listed = client.get(
-                f"/v1/ibkey/{phone.device_id}/approvals", headers=phone.list_headers(time.time())
-            ).json()
-            mine = [a for a in listed.get("approvals", []) if a["username"] == args.username]
-            if not mine:
-                raise SystemExit("login-gateway: the phone got no approval to answer")
-            post(
-                f"/v1/ibkey/{phone.device_id}/approvals/{mine[-1]['approval_id']}",
-                phone.answer(mine[-1], "approve"),
-            )
-            answer = post(f"/v1/login/{login_id}/verify", {"method": "ibkey", "response": ""})
-        elif answer.get("status") == "second_factor" and args.passkey:
-            from gateway.simulators import SoftAuthenticator, read_device_file, write_device_file
-
-            authenticator = SoftAuthenticator.from_state(read_device_file(args.passkey, "passkey"))
-            login_id = answer["login_id"]
-            shown = post(f"/v1/login/{login_id}/challenge", {"method": "passkey"})
-            try:
-                assertion = authenticator.get(shown["options"], args.origin)
-            except ValueError as exc:
-                raise SystemExit(f"login-gateway: {exc}") from None
-            write_device_file(args.passkey, authenticator.state())  # its counter moved on
-            response = json.dumps(assertion)
-            answer = post(
-                f"/v1/login/{login_id}/verify", {"method": "passkey", "response": response}
-            )
-        elif answer.get("status") == "second_factor" and args.code_card:
-            from gateway.simulators import code_card_response, read_device_file
-
-            state = read_device_file(args.code_card, "scc")
-            login_id = answer["login_id"]
-            shown = post(f"/v1/login/{login_id}/challenge", {"method": "scc"})
-            response = code_card_response(state, shown["positions"])
-            answer = post(f"/v1/login/{login_id}/verify", {"method": "scc", "response": response})
-        elif answer.get("status") == "second_factor":
-            if args.totp_secret:
-                code = _current_code(args.totp_secret)
-            else:
-                code = input(f"code ({', '.join(answer['methods'])}): ").strip()
-            answer = post(
-                f"/v1/login/{answer['login_id']}/verify", {"method": "totp", "response": code}
-            )
-    print(json.dumps(answer, indent=2))
-    return 0 if answer.get("status") == "ok" else 1
-
-
-def _current_code(secret: str) -> str:
-    import time
-
-    import _fastcore
-
-    namespace = argparse.Namespace(secret=secret, digits=6, step=30)
-    key_bytes, algorithm, digits, step = _totp_parameters(namespace)
-    return _fastcore.hotp(_fastcore.HmacKey(key_bytes, algorithm), int(time.time() // step), digits)
+    return login(args)
 
 
 def _user(args: argparse.Namespace) -> int:
@@ -453,7 +492,9 @@ def _passkey(args: argparse.Namespace) -> int:
 
     from gateway.simulators import SoftAuthenticator, read_device_file, write_device_file
 
-    token = sys.stdin.readline().strip() if args.token == "-" else args.token
+    token = args.token
+    if token == "-":
+        token = read_secret("-", "session token: ", "give it with --token").strip()
     if not token:
         raise SystemExit("login-gateway: --token: the session's token (login prints it)")
     authenticator = (
@@ -465,11 +506,7 @@ def _passkey(args: argparse.Namespace) -> int:
     with httpx.Client(base_url=args.url, timeout=30, headers=headers) as client:
 
         def post(body: object) -> Any:
-            answer = client.post("/v1/passkeys", json=body)
-            payload = answer.json()
-            if answer.is_error:
-                raise SystemExit(f"login-gateway: {payload.get('error')}: {payload.get('message')}")
-            return payload
+            return answer_of(client.post("/v1/passkeys", json=body))
 
         options = post({})["options"]
         try:
@@ -486,21 +523,13 @@ def _ibkey(args: argparse.Namespace) -> int:
     """The IB Key phone: it talks to the gateway's public API only (and, to
     read its SMS in a test setting, to the outbox)."""
     import json
-    import time
 
     import httpx
 
-    from gateway.simulators import DeviceFileError, Phone, read_device_file, write_device_file
+    from gateway.simulators import Phone, read_device_file, write_device_file
 
     def call(method: str, path: str, **kw: Any) -> Any:
-        try:
-            answer = httpx.request(method, args.url.rstrip("/") + path, timeout=30, **kw)
-        except httpx.HTTPError as exc:
-            raise SystemExit(f"login-gateway: cannot reach {args.url}: {exc}") from None
-        payload = answer.json() if answer.content else {}
-        if answer.is_error:
-            raise SystemExit(f"login-gateway: {payload.get('error')}: {payload.get('message')}")
-        return payload
+        return answer_of(httpx.request(method, args.url.rstrip("/") + path, timeout=30, **kw))
 
     if args.ibkey_command == "activate":
         password = _read_password(args.password, args.username)
@@ -519,7 +548,10 @@ def _ibkey(args: argparse.Namespace) -> int:
             sent = _admin(args, "GET", f"/admin/v1/outbox?{query}")["messages"]
             token = sent[-1]["code"] if sent else None
         if token is None:
-            token = input("activation token (SMS): ").strip()
+            token = ask(
+                "activation token (SMS): ",
+                "give it with --token, or set GATEWAY_ADMIN_TOKEN to read it from the outbox",
+            ).strip()
         done = call(
             "POST",
             f"/v1/ibkey/activations/{started['activation_id']}",
@@ -529,18 +561,15 @@ def _ibkey(args: argparse.Namespace) -> int:
         write_device_file(args.file, phone.data)
         print(f"IB Key {done['device_id']} active for {args.username}")
         return 0
-    try:
-        phone = Phone(read_device_file(args.file, "ibkey"))
-    except DeviceFileError as exc:
-        raise SystemExit(f"login-gateway: {exc}") from None
+    phone = Phone(read_device_file(args.file, "ibkey"))
     if args.ibkey_command == "respond":
-        pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
+        pin = read_secret(args.pin, "PIN: ", "give it with --pin").strip()
         print(phone.offline(args.challenge, pin))
         return 0
     pending = call(
         "GET",
         f"/v1/ibkey/{phone.device_id}/approvals",
-        headers=phone.list_headers(time.time()),
+        headers=phone.list_headers(gateway_now(args)),
     )["approvals"]
     if args.ibkey_command == "approvals":
         for approval in pending:
@@ -603,75 +632,46 @@ def _outbox(args: argparse.Namespace) -> int:
 
 
 def _device(args: argparse.Namespace) -> int:
-    from gateway.simulators import (
-        DeviceFileError,
-        card_response,
-        card_state,
-        read_device_file,
-        write_device_file,
-    )
+    """Device simulators; main() explains a device file that is not one."""
+    from gateway.simulators import card_response, card_state, read_device_file, write_device_file
 
-    try:
-        if args.device_command == "scc":
-            return _code_card(args)
-        if args.device_command == "ibkey":
-            return _ibkey(args)
-        if args.device_command == "passkey":
-            return _passkey(args)
-        if args.card_command == "issue":
-            body = {"type": args.type, **({"pin": args.pin} if args.pin else {})}
-            enrolment = _admin(args, "POST", f"/admin/v1/users/{args.username}/devices", body)
-            write_device_file(args.file, card_state(enrolment))
-            print(f"{enrolment['type']} card {enrolment['serial']} issued to {args.username}")
-            if enrolment.get("pin"):
-                print(f"PIN (shown once): {enrolment['pin']}")
-            if enrolment.get("pin_checked") is False:
-                print(enrolment["pin_note"])  # a dsc: the PIN is the card's own
-            return 0
-        state = read_device_file(args.file, "card")
-        pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
-        print(card_response(state, args.challenge, pin))
+    if args.device_command == "scc":
+        return _code_card(args)
+    if args.device_command == "ibkey":
+        return _ibkey(args)
+    if args.device_command == "passkey":
+        return _passkey(args)
+    if args.card_command == "issue":
+        body = {"type": args.type, **({"pin": args.pin} if args.pin else {})}
+        enrolment = _admin(args, "POST", f"/admin/v1/users/{args.username}/devices", body)
+        write_device_file(args.file, card_state(enrolment))
+        print(f"{enrolment['type']} card {enrolment['serial']} issued to {args.username}")
+        if enrolment.get("pin"):
+            print(f"PIN (shown once): {enrolment['pin']}")
+        if enrolment.get("pin_checked") is False:
+            print(enrolment["pin_note"])  # a dsc: the PIN is the card's own
         return 0
-    except DeviceFileError as exc:
-        raise SystemExit(f"login-gateway: {exc}") from None
+    state = read_device_file(args.file, "card")
+    pin = None if args.pin is None else read_secret(args.pin, "PIN: ", "give it with --pin")
+    print(card_response(state, args.challenge, pin and pin.strip()))
+    return 0
 
 
 def _totp(args: argparse.Namespace) -> int:
     if args.totp_command == "enrol":
         device = _admin(args, "POST", f"/admin/v1/users/{args.username}/devices", {"type": "totp"})
-        _show_enrolment(device["otpauth_uri"], device["secret"], qr=not args.no_qr)
+        now = gateway_now(args)
+        _show_enrolment(device["otpauth_uri"], device["secret"], qr=not args.no_qr, now=now)
         print(device["secret"])
         return 0
     import time
 
-    import _fastcore
-
+    now = time.time() if args.at is None else args.at
     try:
-        secret, algorithm, digits, step = _totp_parameters(args)
+        print(totp_code(args.secret, now, args.digits, args.step))
     except ValueError as exc:
         raise SystemExit(f"login-gateway: {exc}") from None
-    now = time.time() if args.at is None else args.at
-    print(_fastcore.hotp(_fastcore.HmacKey(secret, algorithm), int(now // step), digits))
     return 0
-
-
-def _totp_parameters(args: argparse.Namespace) -> tuple[bytes, str, int, int]:
-    """Secret, algorithm, digits and step from a base32 secret or an otpauth URI
-    (whose parameters win over the options, as an authenticator app's would)."""
-    from urllib.parse import parse_qs, urlsplit
-
-    from gateway.auth.factors.totp import secret_from_base32
-
-    text, algorithm, digits, step = args.secret, "sha1", args.digits, args.step
-    if text.startswith("otpauth://"):
-        query = {k: v[-1] for k, v in parse_qs(urlsplit(text).query).items()}
-        text = query.get("secret", "")
-        algorithm = query.get("algorithm", "SHA1").lower()
-        digits = int(query.get("digits", digits))
-        step = int(query.get("period", step))
-    if step < 1:
-        raise ValueError("the step must be at least 1 second")
-    return secret_from_base32(text), algorithm, digits, step
 
 
 if __name__ == "__main__":
