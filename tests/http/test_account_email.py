@@ -91,6 +91,19 @@ def test_a_code_expires(gateway, username):
     assert email_on_record(gateway, username) == OLD.format(username)
 
 
+def test_a_code_is_void_once_the_address_it_went_to_is_replaced(gateway, username):
+    token = user_with_email(gateway, username)
+    ask(gateway, token, new_email=NEW.format(username))
+    code = outbox(gateway, OLD.format(username))[-1]["code"]
+    moved = gateway.admin.patch(f"/admin/v1/users/{username}", json={"email": "s@support.example"})
+    assert moved.status_code == 200
+    late = confirm(gateway, token, code)
+    assert late.status_code == 404, late.text
+    assert email_on_record(gateway, username) == "s@support.example"
+    same = ask(gateway, token, new_email="s@support.example")
+    assert same.status_code == 400 and "already" in same.json()["message"]
+
+
 def test_a_new_request_replaces_the_pending_one(gateway, username):
     token = user_with_email(gateway, username)
     ask(gateway, token, new_email="first@new.example")

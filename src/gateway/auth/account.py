@@ -105,6 +105,8 @@ class AccountDesk:
         e-mail on record (returns how long it is good)."""
         address = normalize_email(new_email)
         user = await self._user(username)
+        if address == user.email:
+            raise BadRequest("that is the e-mail on record already")
         if password is not None:
             await self._flow.check_password(username, password, ip=ip)  # counts when wrong
             self._pending.pop(username, None)
