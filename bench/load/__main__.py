@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--mix", help="session-traffic: endpoint weights, e.g. session=9,tickle=1")
     run.add_argument(
-        "--flood-multiple", type=float, help="credential-stuffing: flood rate / capacity (4)"
+        "--flood-multiple",
+        type=float,
+        help="credential-stuffing: flood rate / capacity (4); recovery-flood: / allowed rate (10)",
     )
     run.add_argument(
         "--legit-fraction", type=float, help="credential-stuffing: legit rate / capacity (0.25)"
@@ -71,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--flood-usernames", type=int, help="credential-stuffing: guessed usernames (2000)"
     )
     run.add_argument(
-        "--flood-ips", type=int, help="credential-stuffing: loopback source addresses (16)"
+        "--flood-ips",
+        type=int,
+        help="credential-stuffing: loopback source addresses (16); recovery-flood: (64)",
     )
     run.add_argument(
         "--flood-connections", type=int, help="credential-stuffing: flood connections (256)"

@@ -11,6 +11,7 @@ from bench.load.scenarios.logins import (
     PushStorm,
     TakeoverChurn,
 )
+from bench.load.scenarios.recovery import RecoveryFlood
 from bench.load.scenarios.sessions import Ping, SessionTraffic
 
 SCENARIOS: dict[str, type[Scenario]] = {
@@ -24,6 +25,7 @@ SCENARIOS: dict[str, type[Scenario]] = {
         CredentialStuffing,
         TakeoverChurn,
         LockoutStorm,
+        RecoveryFlood,
         Ping,
     )
 }
