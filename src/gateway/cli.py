@@ -75,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     login = commands.add_parser(
         "login",
         help="log in as a client would; prints the session",
-        description="Log in as a client would and print the session. The second factor is "
-        "the one an option names, else the only one offered, else the one you pick; "
-        "without a device file, login asks for the code.",
+        description="Log in as a client would and print the session.\n\n"
+        "The second factor is the one an option names, else the only one offered,\n"
+        "else the one you pick; without a device file, login asks for the answer.",
         epilog=ENVIRONMENT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
