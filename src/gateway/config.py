@@ -53,7 +53,7 @@ A full file with the defaults::
     max_wait_seconds = 5
     recovery_concurrency = 1     # recovery requests (password, username) at once, in a lane
     recovery_rate = 0.5          # recovery requests per second per address, refilled
-    recovery_burst = 10
+    recovery_burst = 5
 
     [notifier]
     kind = "outbox"              # or "webhook": also POST each message to webhook_url
@@ -290,7 +290,7 @@ class LoginAdmissionConfig(_Section):
     # address, before the control plane spends anything on it.
     recovery_concurrency: PositiveInt = 1
     recovery_rate: Annotated[float, msgspec.Meta(ge=0)] = 0.5
-    recovery_burst: PositiveSeconds = 10.0
+    recovery_burst: PositiveSeconds = 5.0
 
 
 class WithdrawalsConfig(_Section):

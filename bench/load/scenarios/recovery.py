@@ -6,7 +6,9 @@ gateway sheds it at the edge (a lane and a bucket per address), limits it
 per name and per destination, and limits what reaches a person at the
 notifier. The figures: ``/healthz`` p99 and full-login p99 (password +
 TOTP) during the flood against quiet (target: at most 2x), and the messages
-the flooded user received against the configured per-user limit.
+the flooded user received against the configured per-user limit. In the
+quiet phase a probe also times recoveries for real users against names
+nobody has (the answers are alike; this is what their timing says).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class RecoveryFlood(Scenario):
     HEALTH_RATE = 50.0  # /healthz a second, one connection at a time per probe
     HEALTH_CONNECTIONS = 8
     LOGIN_RATE = 10.0  # legit full logins a second
+    PROBE_NAMES = 40  # real users (with an e-mail) and as many names nobody has
+    PROBE_RATE = 8.0  # probe recoveries a second, in the quiet phase
+    PROBE_SOURCES = 8  # its addresses, within their per-address limit
     # Shares of the run: warm-up (connections, caches; not in the figures),
     # quiet, then the flood for the rest.
     WARMUP_SHARE = 0.1
@@ -95,6 +100,27 @@ class RecoveryFlood(Scenario):
             for name in names
         ]
         self.health_request = encode_request(ctx.target, "GET", "/healthz")
+        known = [f"rf{tag}k{i:03d}" for i in range(self.PROBE_NAMES)]
+        await asyncio.gather(
+            *(
+                ctx.admin.expect(
+                    "POST",
+                    "/admin/v1/users",
+                    {"username": n, "password": PASSWORD, "email": f"{n}@example.com"},
+                    status=201,
+                )
+                for n in known
+            )
+        )
+        unknown = [f"rf{tag}n{i:03d}" for i in range(self.PROBE_NAMES)]
+        self.probes = deque(
+            (kind, json_request(ctx.target, "POST", "/v1/recovery/password", {"username": n}))
+            for pair in zip(known, unknown, strict=True)
+            for kind, n in zip(("known", "unknown"), pair, strict=True)
+        )
+        self.probe_clients = deque(
+            ctx.client(loopback_source(f"127.0.160.{1 + i}")) for i in range(self.PROBE_SOURCES)
+        )
         self.flood_answers: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
 
@@ -133,6 +159,10 @@ class RecoveryFlood(Scenario):
             group.create_task(
                 paced(ctx, self.LOGIN_RATE, until_ns, self._login_firer(ctx, phase, tasks))
             )
+            if phase == "quiet":
+                group.create_task(
+                    paced(ctx, self.PROBE_RATE, until_ns, self._probe_firer(ctx, tasks))
+                )
             if flood:
                 firer = self._flood_firer(ctx, tasks)
                 group.create_task(paced(ctx, self.flood_rate, until_ns, firer))
@@ -185,6 +215,29 @@ class RecoveryFlood(Scenario):
                 self.dropped["login"] += 1
                 return
             self._spawn(tasks, one(idle.popleft(), scheduled_ns))
+
+        return fire
+
+    def _probe_firer(
+        self, ctx: RunContext, tasks: set[asyncio.Task[None]]
+    ) -> Callable[[int], None]:
+        idle, probes = self.probe_clients, self.probes
+        ops = {kind: ctx.recorder.op(f"probe:recovery_{kind}") for kind in ("known", "unknown")}
+
+        async def one(client: HttpClient, kind: str, raw: bytes) -> None:
+            try:
+                await ctx.request(client, ops[kind], raw)
+            except (BudgetExhausted, TransportError):
+                pass
+            finally:
+                idle.append(client)
+
+        def fire(scheduled_ns: int) -> None:
+            if not idle or not probes:
+                self.dropped["probe"] += 1
+                return
+            kind, raw = probes.popleft()  # each name once: the per-name limit stays out of it
+            self._spawn(tasks, one(idle.popleft(), kind, raw))
 
         return fire
 
@@ -254,6 +307,14 @@ class RecoveryFlood(Scenario):
             },
             "not_sent_all_connections_busy": dict(self.dropped),
         }
+        for kind in ("known", "unknown"):
+            histogram = ctx.recorder.op(f"probe:recovery_{kind}").histogram
+            for q in (50, 99):
+                value = histogram.percentile(q) if histogram.count else None
+                figures[f"recovery_{kind}_p{q}_us"] = value
+        figures["recovery_p50_known_over_unknown"] = ratio(
+            figures["recovery_known_p50_us"], figures["recovery_unknown_p50_us"]
+        )
         figures["healthz_p99_flood_over_quiet"] = ratio(
             figures["healthz_flood_p99_us"], figures["healthz_quiet_p99_us"]
         )
