@@ -124,6 +124,8 @@ A full file with the defaults::
     connect_timeout_seconds = 5
     pool_max_idle = 64           # idle keep-alive connections kept per upstream
     pool_idle_seconds = 20       # and for how long
+    buffer_body_bytes = 65536    # smaller bodies are read whole before an upstream is taken
+    max_uploads_per_client = 8   # larger (or chunked) bodies streamed at once from one address
 
     [[routes]]                   # reverse-proxy routes, longest prefix first (none by default)
     prefix = "/app"              # matches /app and /app/..., not /apple
@@ -132,7 +134,7 @@ A full file with the defaults::
     api_key_scope = "app"        # API keys with this scope may pass (absent: none may)
     public = false               # true: no credential needed at all
     strip_prefix = false         # true: /app/x reaches the upstream as /x
-    keep_credentials = false     # true: the gateway's cookie, bearer token or API key go upstream too
+    keep_credentials = false     # true: its cookie, bearer token or API key go upstream too
     websocket = false            # allow WebSocket upgrades
     timeout_seconds = 60         # for the upstream to answer, and between pieces of its answer
     max_body_bytes = 1073741824  # request bodies streamed upstream
@@ -467,6 +469,11 @@ class ProxyConfig(_Section):
     connect_timeout_seconds: PositiveSeconds = 5.0
     pool_max_idle: Annotated[int, msgspec.Meta(ge=0)] = 64
     pool_idle_seconds: PositiveSeconds = 20.0
+    # Bodies up to this size are read whole before an upstream connection is
+    # taken, so a slow sender holds no upstream; larger or chunked ones
+    # stream, at most max_uploads_per_client at once from one address.
+    buffer_body_bytes: Annotated[int, msgspec.Meta(ge=0)] = 65_536
+    max_uploads_per_client: PositiveInt = 8
 
 
 class ForwardAuthConfig(_Section):

@@ -17,6 +17,8 @@ of the path:
 - any other request that carries ``Upgrade``: ``101`` to whatever it names
   (an upstream that would speak h2c), then an echo of raw bytes;
 - ``double``: an answer and a second one nobody asked for, in one write;
+- ``trailers``: a chunked answer whose trailers say ``x-t`` and
+  ``set-cookie``;
 - ``unsolicited?tag=T``: an answer; after ``event("send:T")``, a second
   one nobody asked for, then ``event("sent:T")``;
 - ``drip?tag=T``: a chunked answer's first chunk (``first``); after
@@ -139,6 +141,11 @@ class RawUpstream:
         mark = b"x-connection: %d\r\n" % number
         if seen.name == "double":
             sock.sendall(_plain(b"first", mark) + UNSOLICITED)
+        elif seen.name == "trailers":
+            sock.sendall(
+                b"HTTP/1.1 200 OK\r\n%stransfer-encoding: chunked\r\ntrailer: x-t\r\n\r\n"
+                b"2\r\nok\r\n0\r\nx-t: 1\r\nset-cookie: t=1\r\n\r\n" % mark
+            )
         elif seen.name == "unsolicited":
             sock.sendall(_plain(b"first", mark))
             self.event("send:" + seen.tag).wait(WAIT)

@@ -71,7 +71,9 @@ def test_browsers_behind_traefik_or_caddy_are_sent_to_the_login_page(gateway):
 
 def test_the_nginx_style_request_gets_401_even_for_browsers(gateway):
     # nginx auth_request only understands 2xx/401/403: its recipe maps 401.
-    answer = verify_raw(gateway, {"X-Original-URI": "/x", "Accept": "text/html"})
+    answer = verify_raw(
+        gateway, {"X-Original-URI": "/x", "X-Original-Method": "GET", "Accept": "text/html"}
+    )
     assert answer.status_code == 401
 
 
@@ -91,8 +93,35 @@ def test_rules_require_a_session_kind(gateway, username):
     assert verify(gateway, "/trader", **as_portal).status_code == 200
 
 
+IDENTITY = (
+    "x-auth-user",
+    "x-auth-account",
+    "x-auth-platform",
+    "x-auth-method",
+    "x-auth-session",
+    "x-auth-key",
+    "x-auth-limit-day",
+    "x-auth-limit-5d",
+)
+
+
 def test_a_public_rule_needs_no_credential(gateway):
-    assert verify(gateway, "/open/page").status_code == 200
+    answer = verify(gateway, "/open/page")
+    assert answer.status_code == 200
+    # Every identity header, empty: a proxy copying them invents nothing.
+    assert [answer.headers.get(name) for name in IDENTITY] == [""] * 8
+
+
+def test_a_stale_credential_passes_a_public_rule_as_anonymous(gateway, username):
+    gateway.create_user(username)
+    portal = session_token(gateway, username, platform="portal")
+    gateway.public.post("/v1/logout", headers={"Cookie": f"gw_session={portal}"})
+    cookie = {"Cookie": f"gw_session={portal}", "Accept": "text/html"}
+    answer = verify(gateway, "/open/login", **cookie)
+    assert answer.status_code == 200
+    assert answer.headers["x-auth-user"] == ""
+    # The same cookie is still refused where a session is needed.
+    assert verify(gateway, "/x", **cookie).status_code == 302
 
 
 def test_a_replaced_session_is_refused_with_session_replaced(gateway, username):
@@ -219,6 +248,15 @@ def test_a_get_only_key_cannot_delete_through_a_forged_method(gateway, username)
     assert verify_raw(gateway, {**both, **key}).status_code == 400
 
 
-def test_a_forward_auth_call_must_name_the_request(gateway):
-    answer = verify_raw(gateway, {"Accept": "application/json"})
+def test_a_forward_auth_call_must_name_the_request(gateway, username):
+    assert verify_raw(gateway, {"Accept": "application/json"}).status_code == 400
+    # Without the method, the verify call's own GET would be judged: a
+    # GET-only key would pass a POST.
+    gateway.create_user(username)
+    created = gateway.admin.post(
+        f"/admin/v1/users/{username}/api-keys",
+        json={"name": "reader", "scopes": [{"route": "app", "methods": ["GET"]}]},
+    ).json()
+    answer = verify_raw(gateway, {"X-Forwarded-Uri": "/x", "X-API-Key": created["key"]})
     assert answer.status_code == 400
+    assert answer.json()["error"] == "bad_request"

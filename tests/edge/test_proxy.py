@@ -55,6 +55,29 @@ def test_the_session_cookie_does_not_travel_upstream(gateway, username):
     assert upstream_view(answer)["headers"]["cookie"] == ["a=1; b=2"]
 
 
+def test_a_public_route_takes_a_stale_cookie_as_anonymous(gateway, username):
+    gateway.create_user(username)
+    portal = session_token(gateway, username, platform="portal")
+    gateway.advance(901)  # past the idle timeout: the cookie is stale
+    answer = gateway.public.get("/open/page", headers={"Cookie": f"gw_session={portal}"})
+    headers = upstream_view(answer)["headers"]
+    assert headers["x-auth-user"] == [""]
+    assert portal not in str(headers)
+    refused = gateway.public.get("/app/x", headers={"Cookie": f"gw_session={portal}"})
+    assert refused.json()["error"] == "session_expired"
+
+
+def test_an_upstream_cannot_set_the_gateway_cookies(gateway, username):
+    gateway.create_user(username)
+    token = session_token(gateway, username)
+    answer = gateway.public.get(
+        "/app/x?set_cookie=gw_session%3Dfixed&set_cookie=gw_device%3Dx&set_cookie=theme%3Ddark",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 200
+    assert answer.headers.get_list("set-cookie") == ["theme=dark"]
+
+
 def test_a_route_may_ask_for_the_credential(gateway, username):
     gateway.create_user(username)
     token = session_token(gateway, username)

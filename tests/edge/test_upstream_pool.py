@@ -37,3 +37,9 @@ def test_a_silent_idle_connection_is_reused(raw_gateway):
         json.loads(raw_gateway.public.get("/open/x").text)["connection"] for _ in range(5)
     }
     assert len(connections) == 1
+
+
+def test_an_upstream_answer_trailers_never_become_headers(raw_gateway):
+    answer = raw_gateway.public.get("/open/trailers")
+    assert answer.status_code == 200 and answer.text == "ok"
+    assert "x-t" not in answer.headers and "set-cookie" not in answer.headers

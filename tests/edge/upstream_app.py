@@ -64,7 +64,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"x-upstream", b"yes")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"x-upstream", b"yes"),
+                *((b"set-cookie", c.encode()) for c in query.get("set_cookie", [])),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})

@@ -17,9 +17,9 @@ from typing import Generic, TypeVar
 from gateway.auth.apikeys import ApiKeyRegistry
 from gateway.auth.sessions import Session, SessionKind, SessionRegistry
 from gateway.config import AccessRule
-from gateway.credentials import SAFE_METHODS, cross_site, find_credential
+from gateway.credentials import SAFE_METHODS, Credential, cross_site, find_credential
 from gateway.edge.wire import encode_headers
-from gateway.errors import Forbidden, Unauthenticated
+from gateway.errors import Forbidden, GatewayError, Unauthenticated
 from gateway.store.base import ApiKeyRecord
 
 UNLIMITED = b"unlimited"
@@ -27,6 +27,20 @@ IDENTITY_CACHE = 200_000
 T = TypeVar("T")
 
 Headers = list[tuple[bytes, bytes]]
+IDENTITY_HEADERS = (
+    b"x-auth-user",
+    b"x-auth-account",
+    b"x-auth-platform",
+    b"x-auth-method",
+    b"x-auth-session",
+    b"x-auth-key",
+    b"x-auth-limit-day",
+    b"x-auth-limit-5d",
+)
+# Who passes a public rule without a credential: every identity header,
+# empty, so that a proxy copying them (Caddy's copy_headers, nginx's
+# auth_request_set) replaces whatever stood there and invents nothing.
+ANONYMOUS_HEADERS = encode_headers([(name, b"") for name in IDENTITY_HEADERS])
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +90,37 @@ class AccessControl:
         headers: Sequence[tuple[bytes, bytes]],
         host: bytes | None,
     ) -> Principal | None:
-        """The principal allowed through ``rule`` (``None`` for a public
-        rule with no credential); ``host`` is the host the client asked for,
-        from the one source the edge believes. Raises ``Unauthenticated`` (or
+        """The principal allowed through ``rule`` (``None``: anonymous, on a
+        public rule); ``host`` is the host the client asked for, from the one
+        source the edge believes. Raises ``Unauthenticated`` (or
         ``SessionReplaced``/``SessionExpired``/``RateLimited``) or
-        ``Forbidden``."""
+        ``Forbidden``.
+
+        On a public rule a credential that does not hold (an expired
+        session's cookie, a revoked key, a cross-site cookie) is passed over:
+        the request goes on as anonymous, since anyone may pass. Refusing it
+        would lock a browser out of public pages, the login page among them,
+        for as long as it keeps a stale cookie."""
         credential = find_credential(headers)
         if credential is None:
             if rule.public:
                 return None
             raise Unauthenticated()
+        if rule.public:
+            try:
+                return self._identify(rule, method, headers, host, credential)
+            except GatewayError:
+                return None
+        return self._identify(rule, method, headers, host, credential)
+
+    def _identify(
+        self,
+        rule: AccessRule,
+        method: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        host: bytes | None,
+        credential: Credential,
+    ) -> Principal:
         if credential.api_key:
             record = self.api_keys.authenticate(credential.token)
             if not rule.public and not self.api_keys.allows(record, rule.api_key_scope, method):
@@ -115,29 +150,31 @@ class AccessControl:
 
     def _session_headers(self, session: Session) -> Headers:
         day, five = self.tiers.of(session.method)
-        return [
-            (b"x-auth-user", session.username.encode()),
-            (b"x-auth-account", session.account_id.encode()),
-            (b"x-auth-platform", session.platform.value.encode()),
-            (b"x-auth-method", session.method.encode()),
-            (b"x-auth-session", session.session_id.encode()),
-            (b"x-auth-key", b""),
-            (b"x-auth-limit-day", day),
-            (b"x-auth-limit-5d", five),
-        ]
+        values = (
+            session.username.encode(),
+            session.account_id.encode(),
+            session.platform.value.encode(),
+            session.method.encode(),
+            session.session_id.encode(),
+            b"",
+            day,
+            five,
+        )
+        return list(zip(IDENTITY_HEADERS, values, strict=True))
 
     def _key_headers(self, record: ApiKeyRecord) -> Headers:
         day, five = self.tiers.of("api_key")
-        return [
-            (b"x-auth-user", record.username.encode()),
-            (b"x-auth-account", record.account_id.encode()),
-            (b"x-auth-platform", b"api"),
-            (b"x-auth-method", b"api_key"),
-            (b"x-auth-session", b""),
-            (b"x-auth-key", record.key_id.encode()),
-            (b"x-auth-limit-day", day),
-            (b"x-auth-limit-5d", five),
-        ]
+        values = (
+            record.username.encode(),
+            record.account_id.encode(),
+            b"api",
+            b"api_key",
+            b"",
+            record.key_id.encode(),
+            day,
+            five,
+        )
+        return list(zip(IDENTITY_HEADERS, values, strict=True))
 
 
 def _kind_allowed(rule: AccessRule, session: Session) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -19,7 +20,7 @@ from gateway.addresses import client_group
 from gateway.auth.sessions import Session, SessionRegistry
 from gateway.config import AccessRule, Config, RouteConfig
 from gateway.credentials import session_token
-from gateway.edge.access import AccessControl, PrefixTable
+from gateway.edge.access import ANONYMOUS_HEADERS, AccessControl, PrefixTable
 from gateway.edge.admission import LoginAdmission
 from gateway.edge.event_streams import EVENTS_PATH, EventStreamCaps, EventStreamsFull
 from gateway.edge.forward_auth import original_request
@@ -105,6 +106,9 @@ class DataPlane:
         self._health = health
         self._trusted = TrustedProxies(config.http.trusted_proxies, config.http.forwarded_header)
         self._ipv6_prefix = config.http.ipv6_prefix
+        self._buffer_body = config.proxy.buffer_body_bytes
+        self._max_uploads = config.proxy.max_uploads_per_client
+        self._uploads: Counter[str] = Counter()  # streamed uploads in flight, by address
         self._body_limit = config.http.max_body_bytes
         proxy = config.proxy
         self.routes = PrefixTable(
@@ -142,6 +146,10 @@ class DataPlane:
         try:
             # Every decision below is on this path, and it is the one sent
             # on (paths.py): one normalizer for every part of the edge.
+            if request.method in _REFUSED_METHODS:
+                # CONNECT would open a tunnel through a pooled upstream
+                # connection; TRACE echoes credentials back (XST).
+                raise MethodNotAllowed(ALLOWED_METHODS)
             decided = decide(request.target)
             path = decided.path
             own = self._own.get(path)
@@ -241,7 +249,7 @@ class DataPlane:
         if not (self._trusted and self._trusted.trusts(connection.peer)):
             self._metrics.forward_auth.inc("deny")
             raise Forbidden("Forward auth answers the proxies in [http] trusted_proxies only")
-        original = original_request(request.headers, request.method)
+        original = original_request(request.headers)
         matched = self.rules.match(original.target.path)
         rule = matched[1] if matched is not None else _DENY_ALL
         host = original.host if original.host is not None else request.header(b"host") or b""
@@ -256,7 +264,7 @@ class DataPlane:
             self._metrics.forward_auth.inc("deny" if error.status != 429 else "rate_limited")
             raise
         self._metrics.forward_auth.inc("allow")
-        headers = principal.headers if principal is not None else b""
+        headers = principal.headers if principal is not None else ANONYMOUS_HEADERS
         await connection.respond(request, 200, headers, b"")
 
     def _login_location(self, proto: bytes | None, host: bytes, uri: bytes) -> bytes:
@@ -288,7 +296,7 @@ class DataPlane:
         client = self._client(request, connection)
         exchange = Exchange(
             path=base + target,
-            extra=principal.headers if principal is not None else b"",
+            extra=principal.headers if principal is not None else ANONYMOUS_HEADERS,
             client_ip=client,
             trusted_peer=bool(self._trusted) and self._trusted.trusts(connection.peer),
             strip_credentials=not config.keep_credentials,
@@ -308,7 +316,7 @@ class DataPlane:
             else:
                 if request.upgrade:
                     connection.keep_alive = False  # the parser is past an upgrade it refused
-                status = await forward(request, connection, route.pool, exchange)
+                status = await self._forward(request, connection, route.pool, exchange, client)
         except UpstreamTimeout as error:
             self._upstream_failed(route.name, "timeout", error)
             raise GatewayTimeout() from None
@@ -318,6 +326,32 @@ class DataPlane:
         finally:
             self._metrics.proxy_latency.observe(time.perf_counter() - started, route.name)
         self._metrics.proxy_requests.inc(route.name, f"{status // 100}xx")
+
+    async def _forward(
+        self,
+        request: Request,
+        connection: HttpConnection,
+        pool: UpstreamPool,
+        exchange: Exchange,
+        client: str,
+    ) -> int:
+        """A small body is read whole before an upstream connection is
+        taken (a slow sender then holds none); a large or chunked one
+        streams, a few at once per address."""
+        length = request.content_length
+        if not request.chunked and (not length or length <= self._buffer_body):
+            return await forward(request, connection, pool, exchange, buffer_body=True)
+        group = client_group(client, self._ipv6_prefix)
+        uploads = self._uploads
+        if uploads[group] >= self._max_uploads:
+            raise RateLimited(1.0, "Too many uploads in progress from this address")
+        uploads[group] += 1
+        try:
+            return await forward(request, connection, pool, exchange)
+        finally:
+            uploads[group] -= 1
+            if not uploads[group]:
+                del uploads[group]
 
     async def _websocket(
         self, request: Request, connection: HttpConnection, route: Route, exchange: Exchange
@@ -344,6 +378,7 @@ class DataPlane:
             client_ip=connection.peer,
             trusted_peer=False,
             strip_credentials=False,
+            own_cookies=True,
             timeout=3600.0,  # event streams stay open as long as their session
         )
         lane = self._admission.lane(request.method, decided.path)
@@ -373,6 +408,8 @@ class DataPlane:
 
 
 _DENY_ALL = AccessRule(prefix="/", session="none")
+_REFUSED_METHODS = frozenset({"CONNECT", "TRACE"})
+ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
 def _wants_html(request: Request) -> bool:

@@ -42,7 +42,7 @@ class OriginalRequest(NamedTuple):
     redirects: bool  # the caller passes a 302 on (it sent X-Forwarded-Uri)
 
 
-def original_request(headers: Sequence[tuple[bytes, bytes]], own_method: str) -> OriginalRequest:
+def original_request(headers: Sequence[tuple[bytes, bytes]]) -> OriginalRequest:
     """The request a trusted proxy asks about, or ``BadRequest``."""
     uri: bytes | None = None
     method: bytes | None = None
@@ -63,12 +63,16 @@ def original_request(headers: Sequence[tuple[bytes, bytes]], own_method: str) ->
             proto = _one(proto, value.lower())
     if uri is None:
         raise BadRequest("Forward auth needs X-Forwarded-Uri or X-Original-URI")
-    if method is not None and (not method or not set(method) <= _TOKEN):
+    # Without the method the decision would be about the verify call's own
+    # (GET): a GET-only key would pass a POST. Every recipe sends it.
+    if method is None:
+        raise BadRequest("Forward auth needs X-Forwarded-Method or X-Original-Method")
+    if not method or not set(method) <= _TOKEN:
         raise BadRequest("X-Forwarded-Method is not an HTTP method")
     if proto is not None and proto not in (b"http", b"https"):
         raise BadRequest("X-Forwarded-Proto is http or https")
     return OriginalRequest(
-        method.decode("ascii") if method is not None else own_method,
+        method.decode("ascii"),
         decide(uri),
         uri,
         host,

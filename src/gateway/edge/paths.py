@@ -17,7 +17,10 @@ is therefore refused, not resolved:
   (double encoding), ``;`` and of control bytes; a malformed escape; a raw
   ``\\``, ``;``, control byte, space, non-ASCII byte or ``#``; empty (``//``),
   ``.`` and ``..`` segments; a segment ending in a dot; a target that is not
-  an absolute path (``http://...``, ``*``, an authority).
+  an absolute path (``http://...``, ``*``, an authority); escaped bytes that
+  are not UTF-8 (``%C0%AE``, an overlong ``.`` some servers decode) or
+  whose text Unicode compatibility would fold (a full-width full stop or
+  solidus, U+FF0E and U+FF0F, which some servers fold into ``.`` and ``/``).
 
 The answer, ``Target``, is what the edge decides on (``path``) and the
 request target sent on (``target``: ``path`` and the query as the client
@@ -29,7 +32,9 @@ Prefixes match as they are written: ``/Admin`` does not match a rule for
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import NamedTuple
+from urllib.parse import unquote_to_bytes
 
 from gateway.errors import BadRequest
 
@@ -73,6 +78,7 @@ def _normalized(path: bytes) -> bytes:
     i = 0
     size = len(path)
     changed = False
+    high = False  # an escape of a byte beyond ASCII
     while i < size:
         byte = path[i]
         if byte == 0x25:  # %
@@ -82,6 +88,7 @@ def _normalized(path: bytes) -> bytes:
             value = int(pair, 16)
             if value in _REFUSED_ESCAPES:
                 raise AmbiguousPath()
+            high = high or value > 0x7F
             if value in _UNRESERVED:
                 out.append(value)
             else:
@@ -93,6 +100,13 @@ def _normalized(path: bytes) -> bytes:
             raise AmbiguousPath()
         out.append(byte)
         i += 1
+    if high:
+        try:
+            text = unquote_to_bytes(bytes(out)).decode("utf-8")
+        except UnicodeDecodeError:
+            raise AmbiguousPath("Escaped bytes in the path are not UTF-8") from None
+        if unicodedata.normalize("NFKC", text) != text:
+            raise AmbiguousPath()
     segments = bytes(out).split(b"/")
     for index, segment in enumerate(segments[1:], 1):
         last = index == len(segments) - 1

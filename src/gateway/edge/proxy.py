@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import trio
 
 from gateway.auth.sessions import SessionEvent, SessionEventKind
+from gateway.auth.trust import DEVICE_COOKIE
 from gateway.credentials import COOKIE_NAME
 from gateway.edge.access import AccessControl, Principal
 from gateway.edge.listener import HttpConnection, Request
@@ -62,7 +63,21 @@ HOP_BY_HOP = frozenset(
     }
 )
 _RESPONSE_DROP = HOP_BY_HOP | {b"date"}
-_CLIENT_DROP = (b"x-auth-", b"x-gateway-", b"x-forwarded-")
+# Headers that name the client or its identity: only the gateway (or a
+# trusted proxy, for X-Forwarded-*) says these. The X-Real-IP family is read
+# by many apps as the client's address.
+_CLIENT_DROP = (
+    b"x-auth-",
+    b"x-gateway-",
+    b"x-forwarded-",
+    b"x-real-ip",
+    b"true-client-ip",
+    b"x-client-ip",
+    b"cf-connecting-ip",
+)
+# The gateway's own cookies: an upstream may not set them (it could fix a
+# session or log users out of every route).
+_OWN_COOKIES = (COOKIE_NAME, DEVICE_COOKIE.encode())
 _NONE: frozenset[bytes] = frozenset()
 
 # Why a long exchange was cut: the reason of the Close frame a proxied
@@ -86,6 +101,9 @@ class Exchange:
     strip_credentials: bool  # remove the gateway's token/cookie/API key
     timeout: float
     websocket: bool = False  # a valid WebSocket handshake on a route that allows them
+    # The gateway's own control plane may set the gateway's cookies; a
+    # route's upstream may not.
+    own_cookies: bool = False
     # Whose exchange it is, to cut it when that credential ends (None: a
     # public route, or the control plane, which watches its own streams).
     principal: Principal | None = None
@@ -130,6 +148,7 @@ def request_head(
         % (request.method.encode(), exchange.path, pool.origin.host_header)
     ]
     client_host = b""
+    forwarded: list[bytes] = []
     forwarded_for = b""
     forwarded_proto = b""
     forwarded_host = b""
@@ -141,13 +160,16 @@ def request_head(
         if name.startswith(_CLIENT_DROP):
             if exchange.trusted_peer:
                 if name == b"x-forwarded-for":
-                    forwarded_for = value
+                    # Several lines are one list (RFC 9110 5.3), in order.
+                    forwarded_for = forwarded_for + b", " + value if forwarded_for else value
                 elif name == b"x-forwarded-proto":
                     forwarded_proto = value
                 elif name == b"x-forwarded-host":
                     forwarded_host = value
             continue
-        if name == b"forwarded" and not exchange.trusted_peer:
+        if name == b"forwarded":
+            if exchange.trusted_peer:
+                forwarded.append(value)
             continue
         if exchange.strip_credentials:
             if name == b"x-api-key":
@@ -164,6 +186,10 @@ def request_head(
     lines.append(
         b"x-forwarded-for: %s\r\n" % (forwarded_for + b", " + peer if forwarded_for else client)
     )
+    if forwarded:
+        # A trusted proxy's Forwarded goes on with this hop appended.
+        hop = b'"[%s]"' % peer if b":" in peer else peer
+        lines.append(b"forwarded: %s, for=%s\r\n" % (b", ".join(forwarded), hop))
     lines.append(b"x-forwarded-proto: %s\r\n" % (forwarded_proto or request_scheme(request)))
     if forwarded_host or client_host:
         lines.append(b"x-forwarded-host: %s\r\n" % (forwarded_host or client_host))
@@ -188,7 +214,9 @@ def request_scheme(request: Request) -> bytes:
     return request._connection.scheme.encode()
 
 
-def response_headers(upstream: UpstreamConnection) -> tuple[Headers, int | None]:
+def response_headers(
+    upstream: UpstreamConnection, own_cookies: bool = False
+) -> tuple[Headers, int | None]:
     named = upstream.connection_tokens or _NONE
     kept: Headers = []
     length: int | None = None
@@ -198,6 +226,12 @@ def response_headers(upstream: UpstreamConnection) -> tuple[Headers, int | None]
                 length = int(value)
             continue
         if name in _RESPONSE_DROP or name in named:
+            continue
+        if (
+            name == b"set-cookie"
+            and not own_cookies
+            and value.partition(b"=")[0].strip() in _OWN_COOKIES
+        ):
             continue
         kept.append((name, value))
     return kept, length
@@ -278,7 +312,7 @@ async def _answer(
     exchange: Exchange,
     head_request: bool,
 ) -> None:
-    headers, length = response_headers(upstream)
+    headers, length = response_headers(upstream, exchange.own_cookies)
     if upstream.complete and not head_request and upstream.status not in (204, 304):
         # The whole answer came with its head: one write to the client.
         await connection.respond(request, upstream.status, headers, upstream.take_buffered())

@@ -131,6 +131,11 @@ class UpstreamConnection:
         self._head_size += len(name) + len(value)
         if self._head_size > MAX_RESPONSE_HEAD:
             raise UpstreamError("response head too large")
+        if self.head_done:
+            # A trailer (llhttp reports them as headers after the body): it
+            # is dropped, never turned into a header of the answer (RFC 9110
+            # 6.5.1), or an upstream could set one after the fact.
+            return
         name = name.lower()
         if name == b"connection":
             tokens = {t.strip().lower() for t in value.split(b",")} - PLAIN_CONNECTION
