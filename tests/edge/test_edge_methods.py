@@ -5,10 +5,11 @@ import json
 
 import httpx
 
-from tests.edge.conftest import TRUSTED_PROXY, session_token
+from tests.edge.conftest import TRUSTED_PROXY, edge_config, session_token
 from tests.edge.raw_upstream import raw_gateway_fixture, raw_upstream_fixture  # noqa: F401
 from tests.edge.rawhttp import Responses, connect
 from tests.edge.test_proxy import upstream_view
+from tests.http.harness import GatewayProcess
 
 
 def raw(gateway, head: str, body: bytes = b"") -> tuple[int, dict[bytes, bytes], bytes]:
@@ -82,3 +83,30 @@ def test_a_small_slow_body_holds_no_upstream_connection(raw_gateway):
         slow.sendall(b"world")
         status, _, body = Responses(slow).read()[0]
     assert status == 200 and json.loads(body)["method"] == "POST"
+
+
+def test_large_uploads_in_flight_are_capped_per_address(tmp_path, upstream):
+    config = edge_config(upstream.url) + "\n[proxy]\nmax_uploads_per_client = 2\n"
+    gateway = GatewayProcess(tmp_path / "data", config).start()
+    head = b"POST /open/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 1000000\r\n\r\n"
+    try:
+        held = [connect(gateway.public_url) for _ in range(2)]
+        for sock in held:
+            sock.sendall(head + b"x" * 1000)
+        # The two uploads are under way; a third from the address waits its turn.
+        with connect(gateway.public_url) as third:
+            third.sendall(head + b"x" * 1000)
+            status, _, body = Responses(third).read()[0]
+        assert status == 429 and json.loads(body)["error"] == "rate_limited"
+        # A small body is read whole first and is not an upload in flight.
+        assert gateway.public.post("/open/x", content=b"small").status_code == 200
+        # An upload that ends frees its place.
+        held[0].sendall(b"x" * 999_000)
+        assert Responses(held[0]).read()[0][0] == 200
+        with connect(gateway.public_url) as again:
+            again.sendall(head + b"x" * 1_000_000)
+            assert Responses(again).read()[0][0] == 200
+        for sock in held:
+            sock.close()
+    finally:
+        gateway.stop()
