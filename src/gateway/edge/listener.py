@@ -284,7 +284,7 @@ class HttpConnection:
                 # Only chunked alone: another coding (gzip, chunked) would be
                 # dropped on the way and its bytes passed on as if plain.
                 if request.chunked or value.strip().lower() != b"chunked":
-                    self._fail(ProtocolError("Only Transfer-Encoding: chunked is accepted", 501))
+                    self._fail(ProtocolError("Only Transfer-Encoding: chunked is accepted"))
                 request.chunked = True
             elif name == b"expect" and value.lower() == b"100-continue":
                 request.expect_continue = True

@@ -24,6 +24,7 @@ _FORWARD_AUTH_ANSWERS: dict[int, Answer] = {
     "X-Auth-Limit-Day, X-Auth-Limit-5d",
     302: "a browser (Accept: text/html) behind Traefik or Caddy (X-Forwarded-Uri): "
     "Location is the login page with rd=<the URL asked for>",
+    400: _E,
     401: _E,
     403: _E,
     429: _E,
@@ -35,10 +36,12 @@ _FORWARD_AUTH: list[Operation] = [
         None,
         _FORWARD_AUTH_ANSWERS,
         "Forward auth for nginx auth_request, Traefik ForwardAuth, Caddy forward_auth; "
-        "any method; the original request in X-Forwarded-Method/-Proto/-Host/-Uri or "
-        "X-Original-Method/-URI",
+        "any method but CONNECT and TRACE (405). Answers only peers in [http] "
+        "trusted_proxies (403 otherwise); the original request in "
+        "X-Forwarded-Method/-Uri/-Host/-Proto or X-Original-Method/-URI, which must "
+        "agree; a public rule passes a stale credential as anonymous",
     )
-    for method in ("get", "head", "post", "put", "patch", "delete", "options", "trace")
+    for method in ("get", "head", "post", "put", "patch", "delete", "options")
 ]
 PUBLIC: list[Operation] = [
     (
