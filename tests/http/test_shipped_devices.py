@@ -160,3 +160,19 @@ def test_someone_elses_card_cannot_be_activated(gateway, username):
     answer = activation(gateway, token, card["device_id"], {})
     assert answer.status_code == 404
     assert activation(gateway, "nope", card["device_id"], {}).status_code == 401
+
+
+def test_a_shipped_card_cannot_activate_an_ib_key_before_it_is_active(gateway, username):
+    gateway.create_user(username)
+    card = ship(gateway, username)
+    refused = gateway.public.post(
+        "/v1/ibkey/activations",
+        json={"username": username, "password": "secret123", "use": "card"},
+    )
+    assert refused.status_code == 400
+    gateway.advance(card["activates_at"] - gateway.now() + 1)
+    started = gateway.public.post(
+        "/v1/ibkey/activations",
+        json={"username": username, "password": "secret123", "use": "card"},
+    )
+    assert started.status_code == 202 and len(started.json()["challenge"]) == 6

@@ -51,6 +51,7 @@ from gateway.auth.factors.ibkey import (
     valid_pin,
 )
 from gateway.auth.flow import LoginFlow
+from gateway.auth.shipments import usable
 from gateway.clock import Clock
 from gateway.encoding import from_b64u
 from gateway.errors import BadRequest, Forbidden, LoginFailed, NotFound
@@ -110,7 +111,9 @@ class IbKeyService:
         now = self._clock.now()
         card: Device | None = None
         if with_card:
-            cards = [d for d in await self._store.devices_of(username) if d.type in CARD_TYPES]
+            # A card still on its way (shipped, not activated) answers nothing.
+            devices = await usable(self._store, await self._store.devices_of(username), now)
+            cards = [d for d in devices if d.type in CARD_TYPES]
             if not cards:
                 raise BadRequest("there is no active security card to answer with")
             card = cards[0]

@@ -20,11 +20,17 @@ from typing import NamedTuple
 from gateway.edge.paths import Target, decide
 from gateway.errors import BadRequest
 
-_URI = (b"x-forwarded-uri", b"x-original-uri")
-_METHOD = (b"x-forwarded-method", b"x-original-method")
-_HOST = b"x-forwarded-host"
-_PROTO = b"x-forwarded-proto"
-_TOKEN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Which fact each header names: 0 the URI, 1 the method, 2 the host, 3 the
+# scheme; X-Forwarded-Uri also says that the caller passes redirects on.
+_NAMES = {
+    b"x-forwarded-uri": 0,
+    b"x-original-uri": 0,
+    b"x-forwarded-method": 1,
+    b"x-original-method": 1,
+    b"x-forwarded-host": 2,
+    b"x-forwarded-proto": 3,
+}
+_SCHEMES = (b"http", b"https")
 
 
 class ConflictingHeaders(BadRequest):
@@ -44,45 +50,31 @@ class OriginalRequest(NamedTuple):
 
 def original_request(headers: Sequence[tuple[bytes, bytes]]) -> OriginalRequest:
     """The request a trusted proxy asks about, or ``BadRequest``."""
-    uri: bytes | None = None
-    method: bytes | None = None
-    host: bytes | None = None
-    proto: bytes | None = None
+    facts: list[bytes | None] = [None, None, None, None]
     redirects = False
+    names = _NAMES
     for name, value in headers:
-        if not name.startswith(b"x-"):
+        index = names.get(name)
+        if index is None:
             continue
-        if name in _URI:
-            uri = _one(uri, value)
-            redirects = redirects or name == _URI[0]
-        elif name in _METHOD:
-            method = _one(method, value.upper())
-        elif name == _HOST:
-            host = _one(host, value)
-        elif name == _PROTO:
-            proto = _one(proto, value.lower())
+        value = value.strip()
+        seen = facts[index]
+        if seen is not None and seen != value:
+            raise ConflictingHeaders()
+        facts[index] = value
+        if name == b"x-forwarded-uri":
+            redirects = True
+    uri, method, host, proto = facts
     if uri is None:
         raise BadRequest("Forward auth needs X-Forwarded-Uri or X-Original-URI")
     # Without the method the decision would be about the verify call's own
     # (GET): a GET-only key would pass a POST. Every recipe sends it.
     if method is None:
         raise BadRequest("Forward auth needs X-Forwarded-Method or X-Original-Method")
-    if not method or not set(method) <= _TOKEN:
-        raise BadRequest("X-Forwarded-Method is not an HTTP method")
-    if proto is not None and proto not in (b"http", b"https"):
-        raise BadRequest("X-Forwarded-Proto is http or https")
-    return OriginalRequest(
-        method.decode("ascii"),
-        decide(uri),
-        uri,
-        host,
-        proto,
-        redirects,
-    )
-
-
-def _one(seen: bytes | None, value: bytes) -> bytes:
-    value = value.strip()
-    if seen is not None and seen != value:
-        raise ConflictingHeaders()
-    return value
+    if not (method.isalpha() and method.isupper()):
+        raise BadRequest("X-Forwarded-Method is an HTTP method in capitals")
+    if proto is not None and proto not in _SCHEMES:
+        proto = proto.lower()
+        if proto not in _SCHEMES:
+            raise BadRequest("X-Forwarded-Proto is http or https")
+    return OriginalRequest(method.decode("ascii"), decide(uri), uri, host, proto, redirects)

@@ -49,6 +49,13 @@ _REFUSED_ESCAPES = frozenset({0x2F, 0x5C, 0x2E, 0x25, 0x3B, 0x7F, *range(0x20)})
 _REFUSED_RAW = frozenset({0x5C, 0x3B, 0x23, 0x20, 0x7F, *range(0x20), *range(0x80, 0x100)})
 
 
+# Decisions by target: the hot paths ask about the same few targets again
+# and again. Short targets only, cleared when full (cheaper than tracking use).
+_DECIDED: dict[bytes, Target] = {}
+_CACHE_ENTRIES = 4096
+_CACHE_TARGET_BYTES = 256
+
+
 class AmbiguousPath(BadRequest):
     default_message = "This form of path is refused: servers read it differently"
 
@@ -61,6 +68,18 @@ class Target(NamedTuple):
 def decide(target: bytes) -> Target:
     """The path the edge decides on and the target it sends on, or
     ``AmbiguousPath``."""
+    known = _DECIDED.get(target)
+    if known is not None:
+        return known
+    decided = _decide(target)
+    if len(target) <= _CACHE_TARGET_BYTES:
+        if len(_DECIDED) >= _CACHE_ENTRIES:
+            _DECIDED.clear()
+        _DECIDED[target] = decided
+    return decided
+
+
+def _decide(target: bytes) -> Target:
     end = target.find(b"?")
     path = target if end < 0 else target[:end]
     if not path.startswith(b"/"):
