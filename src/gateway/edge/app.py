@@ -19,7 +19,7 @@ from gateway import schemas
 from gateway.addresses import client_group
 from gateway.auth.sessions import Session, SessionRegistry
 from gateway.config import AccessRule, Config, RouteConfig
-from gateway.credentials import session_token
+from gateway.credentials import SAFE_METHODS, session_token
 from gateway.edge.access import ANONYMOUS_HEADERS, AccessControl, PrefixTable
 from gateway.edge.admission import LoginAdmission
 from gateway.edge.event_streams import EVENTS_PATH, EventStreamCaps, EventStreamsFull
@@ -284,7 +284,8 @@ class DataPlane:
     ) -> None:
         config = route.config
         started = time.perf_counter()
-        host = self._host(request, connection)
+        # The host matters only to the cross-site check of a state change.
+        host = b"" if request.method in SAFE_METHODS else self._host(request, connection)
         principal = self._access.authorize(config, request.method, request.headers, host)
         request.allow_body(config.max_body_bytes)
         target = decided.target
@@ -316,7 +317,15 @@ class DataPlane:
             else:
                 if request.upgrade:
                     connection.keep_alive = False  # the parser is past an upgrade it refused
-                status = await self._forward(request, connection, route.pool, exchange, client)
+                length = request.content_length
+                if request.chunked or (length is not None and length > self._buffer_body):
+                    status = await self._upload(request, connection, route.pool, exchange, client)
+                else:
+                    # A small body is read whole before an upstream is
+                    # taken: a slow sender then holds none.
+                    status = await forward(
+                        request, connection, route.pool, exchange, buffer_body=True
+                    )
         except UpstreamTimeout as error:
             self._upstream_failed(route.name, "timeout", error)
             raise GatewayTimeout() from None
@@ -327,7 +336,7 @@ class DataPlane:
             self._metrics.proxy_latency.observe(time.perf_counter() - started, route.name)
         self._metrics.proxy_requests.inc(route.name, f"{status // 100}xx")
 
-    async def _forward(
+    async def _upload(
         self,
         request: Request,
         connection: HttpConnection,
@@ -335,12 +344,8 @@ class DataPlane:
         exchange: Exchange,
         client: str,
     ) -> int:
-        """A small body is read whole before an upstream connection is
-        taken (a slow sender then holds none); a large or chunked one
-        streams, a few at once per address."""
-        length = request.content_length
-        if not request.chunked and (not length or length <= self._buffer_body):
-            return await forward(request, connection, pool, exchange, buffer_body=True)
+        """A large or chunked body streams upstream, a few at once per
+        address."""
         group = client_group(client, self._ipv6_prefix)
         uploads = self._uploads
         if uploads[group] >= self._max_uploads:
