@@ -12,6 +12,7 @@ IPv6 addresses as their IPv4 address. The audit log keeps the address itself.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from functools import lru_cache
 
 DEFAULT_IPV6_PREFIX = 64
@@ -35,3 +36,40 @@ def client_group(address: str, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> str:
         return str(ip)
     network = ipaddress.IPv6Network((ip, ipv6_prefix), strict=False)
     return f"{network.network_address}/{ipv6_prefix}"
+
+
+class PerClientCount:
+    """How many of something (open connections) each client group holds,
+    capped at ``cap``; peers ``exempt`` says carry many clients (trusted
+    proxies) are not counted."""
+
+    def __init__(
+        self,
+        cap: int,
+        ipv6_prefix: int = DEFAULT_IPV6_PREFIX,
+        exempt: Callable[[str], bool] = lambda address: False,
+    ) -> None:
+        self.cap = cap
+        self._ipv6_prefix = ipv6_prefix
+        self._exempt = exempt
+        self._held: dict[str, int] = {}
+
+    def admit(self, address: str) -> str | None:
+        """The key the holder counts under ("" for none), or None when its
+        group holds its share already."""
+        if not address or self._exempt(address):
+            return ""
+        key = client_group(address, self._ipv6_prefix)
+        count = self._held.get(key, 0)
+        if count >= self.cap:
+            return None
+        self._held[key] = count + 1
+        return key
+
+    def leave(self, key: str) -> None:
+        if key:
+            left = self._held[key] - 1
+            if left:
+                self._held[key] = left
+            else:
+                del self._held[key]

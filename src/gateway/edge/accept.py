@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from gateway.addresses import client_group
+from gateway.addresses import PerClientCount
 from gateway.descriptors import DescriptorBudget, Share
 from gateway.edge.forwarded import TrustedProxies
 from gateway.edge.listener import ConnectionLimits, Handler, HttpConnection, Request
@@ -73,26 +73,20 @@ class Acceptor:
     trusted: TrustedProxies = field(default_factory=TrustedProxies)
     budget: DescriptorBudget | None = None
     ssl_wrap: SslWrap | None = None
-    _open: dict[str, int] = field(default_factory=dict)
+    counts: PerClientCount = field(init=False)
+
+    def __post_init__(self) -> None:
+        trusted = self.trusted
+        self.counts = PerClientCount(
+            self.per_client, self.ipv6_prefix, lambda a: bool(trusted) and trusted.trusts(a)
+        )
 
     def admit(self, address: str) -> str | None:
         """The key the connection counts under, or None past the cap."""
-        if self.trusted and self.trusted.trusts(address):
-            return ""
-        key = client_group(address, self.ipv6_prefix)
-        count = self._open.get(key, 0)
-        if count >= self.per_client:
-            return None
-        self._open[key] = count + 1
-        return key
+        return self.counts.admit(address)
 
     def leave(self, key: str) -> None:
-        if key:
-            left = self._open[key] - 1
-            if left:
-                self._open[key] = left
-            else:
-                del self._open[key]
+        self.counts.leave(key)
 
 
 async def serve_connections(listeners: list[trio.SocketListener], acceptor: Acceptor) -> None:

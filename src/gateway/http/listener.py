@@ -39,7 +39,7 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, ConnectionState, LifespanState
 from hypercorn.utils import repr_socket_addr, wrap_app
 
-from gateway.addresses import client_group
+from gateway.addresses import PerClientCount
 from gateway.descriptors import DescriptorBudget
 from gateway.tls import server_context
 
@@ -64,7 +64,11 @@ class ConnectionPolicy:
     per_client: int | None = None
     ipv6_prefix: int = 64
     trusts: Callable[[str], bool] = lambda address: False
-    _open: dict[str, int] = field(default_factory=dict)
+    _counts: PerClientCount | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.per_client is not None:
+            self._counts = PerClientCount(self.per_client, self.ipv6_prefix, self.trusts)
 
     async def take(self) -> None:
         if self.budget is None or self.share == "none":
@@ -81,29 +85,17 @@ class ConnectionPolicy:
     def admit(self, stream: trio.SocketStream) -> str | None:
         """The key the connection counts under ("" for none), or None when
         its address holds its share already."""
-        if self.per_client is None:
+        if self._counts is None:
             return ""
         try:
             peer = stream.socket.getpeername()
         except OSError:
             return None
-        address = peer[0] if isinstance(peer, tuple) else ""
-        if not address or self.trusts(address):
-            return ""
-        key = client_group(address, self.ipv6_prefix)
-        count = self._open.get(key, 0)
-        if count >= self.per_client:
-            return None
-        self._open[key] = count + 1
-        return key
+        return self._counts.admit(peer[0] if isinstance(peer, tuple) else "")
 
     def leave(self, key: str) -> None:
-        if key:
-            left = self._open[key] - 1
-            if left:
-                self._open[key] = left
-            else:
-                del self._open[key]
+        if self._counts is not None:
+            self._counts.leave(key)
 
 
 async def serve_capped(
