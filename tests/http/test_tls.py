@@ -1,25 +1,25 @@
 """TLS termination and HTTP/2 through Hypercorn."""
 
 import datetime
+import ipaddress
 import socket
 import ssl
 
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from tests.edge.rawhttp import address
 from tests.http.harness import TEST_CONFIG
 
 
-def self_signed(directory):
-    key = ec.generate_private_key(ec.SECP256R1())
+def self_signed(directory, key=None, prefix=""):
+    """A certificate for 127.0.0.1 and its key (EC P-256 unless ``key``)."""
+    key = key if key is not None else ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    import ipaddress
-
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -34,7 +34,7 @@ def self_signed(directory):
         )
         .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path, key_path = directory / f"{prefix}cert.pem", directory / f"{prefix}key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(
@@ -81,31 +81,9 @@ def free_port():
 
 
 def self_signed_rsa(directory):
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
+    # The CBC suites refused below are ECDHE-RSA: an RSA key offers them.
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "rsa-cert.pem", directory / "rsa-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    return self_signed(directory, key, prefix="rsa-")
 
 
 # TLS 1.2 CBC suites (no AEAD) that Mozilla's "intermediate" profile refuses.

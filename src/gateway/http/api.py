@@ -27,9 +27,16 @@ from gateway.auth.trust import device_cookie
 from gateway.auth.withdrawals import Standing, format_cents, parse_amount
 from gateway.credentials import SESSION_COOKIE
 from gateway.encoding import b64u
-from gateway.errors import BadRequest, Forbidden, NotFound, Unauthenticated
-from gateway.http.account import add_account_routes
-from gateway.http.common import body, create_app, json, path_param
+from gateway.errors import BadRequest, Forbidden, Unauthenticated
+from gateway.http.account import DeviceProofs, add_account_routes, challenge_answer
+from gateway.http.common import (
+    body,
+    create_app,
+    full_session,
+    json,
+    path_param,
+    request_session_token,
+)
 from gateway.http.hotpath import HotPaths, Scope, request_token
 from gateway.http.openapi import openapi_document
 from gateway.http.wire import Headers, json_response
@@ -119,44 +126,25 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         push = flow.push_status(login_id)
         return json(schemas.LoginStatus(login_id=login_id, state=state.value, push=push))  # type: ignore[arg-type]
 
-    proofs: dict[tuple[str, str], Challenge] = {}
+    proofs = DeviceProofs(runtime)
 
     @app.post("/v1/devices/<device_id>/reactivate")
     async def reactivate(device_id: str) -> Response:
         """The user reactivates a security device by answering with it (a
         temporary-passcode session may, too)."""
-        session = sessions.authenticate(_token())
-        form = await body(schemas.ReactivationProof)
-        device_id = path_param(device_id)
-        devices = await runtime.core.support.devices(session.username)
-        device = next((d for d in devices if d.device_id == device_id), None)
-        factor = runtime.core.factors.get(device.type) if device is not None else None
-        if factor is None:
-            raise NotFound("no such security device")
-        key = (session.session_id, device_id)
-        issued, ended = await runtime.core.support.reactivate_by_proof(
-            session.username, device_id, factor, form.response, proofs.pop(key, None)
-        )
-        if issued is not None:
-            if len(proofs) >= 10_000:
-                proofs.pop(next(iter(proofs)))
-            proofs[key] = issued
-            return json(
-                schemas.ReactivationChallenge(
-                    device_id=device_id,
-                    challenge=issued.challenge,
-                    positions=list(issued.positions) if issued.positions else None,
-                    options=dict(issued.options) if issued.options is not None else None,
-                )
-            )
+        proved = await proofs.answer(device_id, runtime.core.support.reactivate_by_proof)
+        if isinstance(proved, Challenge):
+            return challenge_answer(path_param(device_id), proved)
         return json(
-            schemas.Reactivated(device_id=device_id, reactivated=True, sessions_ended=ended or 0)
+            schemas.Reactivated(
+                device_id=path_param(device_id), reactivated=True, sessions_ended=proved
+            )
         )
 
     @app.post("/v1/passkeys")
     async def register_passkey() -> Response:
         """``{}``: the creation options; ``{credential}``: the new passkey."""
-        session = _full(sessions.authenticate(_token()))
+        session = full_session(sessions.authenticate(request_session_token()))
         form = await body(schemas.PasskeyRegistration)
         desk = runtime.core.passkeys
         if form.credential is None:
@@ -168,13 +156,13 @@ def create_public_app(runtime: Runtime) -> HotPaths:
 
     @app.get("/v1/passkeys")
     async def list_passkeys() -> Response:
-        session = _full(sessions.authenticate(_token()))
+        session = full_session(sessions.authenticate(request_session_token()))
         found = await runtime.core.passkeys.passkeys(session.username)
         return json(schemas.PasskeyList(passkeys=[_passkey_info(d, s) for d, s in found]))
 
     @app.delete("/v1/passkeys/<device_id>")
     async def remove_passkey(device_id: str) -> Response:
-        session = _full(sessions.authenticate(_token()))
+        session = full_session(sessions.authenticate(request_session_token()))
         ended = await runtime.core.passkeys.remove(session, path_param(device_id))
         return json(schemas.DeviceRemoved(device_id=device_id, removed=True, sessions_ended=ended))
 
@@ -205,7 +193,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         """Print the online security card from a portal session (a limited
         temporary-passcode session included); ``?format=html`` or ``png``
         for a page or an image. A new print replaces the old card."""
-        session = sessions.authenticate(_token())
+        session = sessions.authenticate(request_session_token())
         if session.platform is not Platform.PORTAL:
             raise Forbidden("The online security card is printed from the portal")
         fmt = request.args.get("format", "json")
@@ -228,14 +216,14 @@ def create_public_app(runtime: Runtime) -> HotPaths:
 
     @app.post("/v1/withdrawals/check")
     async def check_withdrawal() -> Response:
-        session = _full(sessions.authenticate(_token()))
+        session = full_session(sessions.authenticate(request_session_token()))
         form = await body(schemas.WithdrawalRequest)
         standing = ledger.standing(session.username, session.method, parse_amount(form.amount))
         return json(_standing(standing))
 
     @app.post("/v1/withdrawals")
     async def withdraw() -> Response:
-        session = _full(sessions.authenticate(_token()))
+        session = full_session(sessions.authenticate(request_session_token()))
         form = await body(schemas.WithdrawalRequest)
         cents = parse_amount(form.amount)
         standing, at = ledger.withdraw(session.username, session.method, cents)
@@ -311,12 +299,12 @@ def create_public_app(runtime: Runtime) -> HotPaths:
 
     @app.post("/v1/logout")
     async def logout() -> Response:
-        sessions.logout(_token())
+        sessions.logout(request_session_token())
         return json(schemas.LoggedOut(), headers={"Set-Cookie": expired_cookie()})
 
     @app.get("/v1/session/events")
     async def events() -> Response:
-        session = sessions.authenticate(_token())
+        session = sessions.authenticate(request_session_token())
         stream = _event_stream(sessions, session)
         response = Response(stream, content_type="text/event-stream")
         response.headers["Cache-Control"] = "no-store"
@@ -325,7 +313,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
 
     @app.post("/v1/api-keys")
     async def create_api_key() -> Response:
-        session = _full(sessions.authenticate(_token()))
+        session = full_session(sessions.authenticate(request_session_token()))
         form = await body(schemas.CreateApiKeyRequest)
         new = await runtime.core.support.create_api_key(
             session.username,
@@ -340,13 +328,13 @@ def create_public_app(runtime: Runtime) -> HotPaths:
 
     @app.get("/v1/api-keys")
     async def list_api_keys() -> Response:
-        session = _full(sessions.authenticate(_token()))
+        session = full_session(sessions.authenticate(request_session_token()))
         keys = runtime.core.api_keys.of_user(session.username)
         return json(schemas.ApiKeyList(keys=[schemas.api_key_info(k) for k in keys]))
 
     @app.delete("/v1/api-keys/<key_id>")
     async def revoke_api_key(key_id: str) -> Response:
-        session = _full(sessions.authenticate(_token()))
+        session = full_session(sessions.authenticate(request_session_token()))
         await runtime.core.support.revoke_api_key(
             path_param(key_id), username=session.username, by="user"
         )
@@ -354,7 +342,7 @@ def create_public_app(runtime: Runtime) -> HotPaths:
 
     @app.post("/v1/devices/<device_id>/pin")
     async def change_pin(device_id: str) -> Response:
-        session = _full(sessions.authenticate(_token()))
+        session = full_session(sessions.authenticate(request_session_token()))
         form = await body(schemas.PinChange)
         await runtime.core.support.change_pin(
             session.username, path_param(device_id), form.new_pin, old_pin=form.old_pin
@@ -381,16 +369,9 @@ def create_public_app(runtime: Runtime) -> HotPaths:
         session = sessions.tickle(_scope_token(scope))
         return json_response(schemas.SessionStatus(session=session_info(sessions, session)))
 
-    add_account_routes(app, runtime)
+    add_account_routes(app, runtime, proofs)
     hot = {("GET", "/v1/session"): check_session, ("POST", "/v1/session/tickle"): tickle}
     return HotPaths(hot, app, runtime.config.http.max_body_bytes)
-
-
-def _full(session: Session) -> Session:
-    """A session that may do more than print the online security card."""
-    if session.scope is not None:
-        raise Forbidden("This session may only print the online security card")
-    return session
 
 
 def _passkey_info(device: Device, secret: PasskeySecret) -> schemas.PasskeyInfo:
@@ -414,13 +395,6 @@ def _standing(standing: Standing) -> schemas.WithdrawalStanding:
         remaining_day=format_cents(standing.remaining_day),
         remaining_five_days=format_cents(standing.remaining_five_days),
     )
-
-
-def _token() -> str:
-    token = request_token(cast(Scope, request.scope))
-    if not token:
-        raise Unauthenticated()
-    return token
 
 
 def _scope_token(scope: Scope) -> str:

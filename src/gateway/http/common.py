@@ -4,15 +4,24 @@ and the mapping of every failure to a SPEC error body."""
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from quart import Quart, Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from gateway import schemas
+from gateway.auth.sessions import Session
 from gateway.auth.support import SupportDesk
-from gateway.errors import BadRequest, GatewayError, InternalError, NotFound
+from gateway.errors import (
+    BadRequest,
+    Forbidden,
+    GatewayError,
+    InternalError,
+    NotFound,
+    Unauthenticated,
+)
+from gateway.http.hotpath import Scope, request_token
 from gateway.http.wire import decode, encode, error_response
 
 log = logging.getLogger("gateway.http")
@@ -128,3 +137,18 @@ def path_param(value: Any, limit: int = 128) -> str:
     if not text or len(text) > limit:
         raise NotFound()
     return text
+
+
+def request_session_token() -> str:
+    """The session token of the request being served, or ``Unauthenticated``."""
+    token = request_token(cast(Scope, request.scope))
+    if not token:
+        raise Unauthenticated()
+    return token
+
+
+def full_session(session: Session) -> Session:
+    """A session that may do more than print the online security card."""
+    if session.scope is not None:
+        raise Forbidden("This session may only print the online security card")
+    return session
