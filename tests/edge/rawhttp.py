@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import httptools
@@ -75,3 +77,23 @@ def closed(sock: socket.socket) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+def trickle(url: str, head: bytes, pieces: Iterable[bytes]) -> tuple[int, bytes]:
+    """Send ``head``, then each of ``pieces`` 50 ms apart, until the server
+    cuts the connection; how many pieces went out, and what it answered."""
+    with connect(url) as sock:
+        sock.sendall(head)
+        sent = 0
+        try:
+            for piece in pieces:
+                sock.sendall(piece)
+                sent += 1
+                time.sleep(0.05)  # the slow sender under test
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        sock.settimeout(5)
+        try:
+            return sent, read_until_closed(sock)
+        except TimeoutError:
+            raise AssertionError("the slow sender kept its connection") from None

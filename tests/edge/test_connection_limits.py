@@ -7,8 +7,7 @@ descriptor budget that keeps health checks and support answered.
 import json
 import time
 
-import pytest
-
+from tests.edge import rawhttp
 from tests.edge.conftest import TRUSTED_PROXY, edge_config, session_token
 from tests.edge.rawhttp import Responses, closed, connect, read_until_closed
 from tests.http import harness
@@ -27,22 +26,7 @@ def own_gateway(tmp_path, upstream, **http):
 def trickle(gateway, head: bytes, count: int = 200) -> tuple[int, bytes]:
     """Send ``head``, then one body byte every 50 ms (up to ``count``); how
     many went out before the gateway cut the connection, and its answer."""
-    with connect(gateway.public_url) as sock:
-        sock.sendall(head)
-        sent = 0
-        try:
-            while sent < count:
-                sock.sendall(b"x")
-                sent += 1
-                time.sleep(0.05)  # the slow sender under test
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        sock.settimeout(5)
-        try:
-            answer = read_until_closed(sock)
-        except TimeoutError:
-            pytest.fail("the slow body kept its connection")
-    return sent, answer
+    return rawhttp.trickle(gateway.public_url, head, (b"x" for _ in range(count)))
 
 
 def test_a_slow_body_is_cut_off_at_the_request_deadline(tmp_path, upstream):

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from tests.edge.conftest import edge_config
-from tests.edge.rawhttp import Responses, closed, connect, read_until_closed
+from tests.edge.rawhttp import Responses, closed, connect, read_until_closed, trickle
 from tests.http.harness import GatewayProcess
 
 SMUGGLED = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -144,26 +144,10 @@ def test_a_slow_sender_is_cut_off_at_the_header_deadline(tmp_path, upstream):
 
 
 def _trickle_headers(gateway) -> tuple[int, bytes]:
-    import time
-
-    with connect(gateway.public_url) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        trickled = 0
-        answer = b""
-        try:
-            # One header byte every 50 ms, for up to 10 s: the 1 s deadline must end it first.
-            while trickled < 200:
-                sock.sendall(b"X-Slow: a\r\n"[trickled % 11 : trickled % 11 + 1])
-                trickled += 1
-                time.sleep(0.05)  # the slow sender under test
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        sock.settimeout(5)
-        try:
-            answer = read_until_closed(sock)
-        except TimeoutError:
-            pytest.fail("the slow request kept its connection")
-    return trickled, answer
+    # One header byte every 50 ms, for up to 10 s: the 1 s deadline must end it first.
+    line = b"X-Slow: a\r\n"
+    pieces = (line[n % 11 : n % 11 + 1] for n in range(200))
+    return trickle(gateway.public_url, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", pieces)
 
 
 def test_an_idle_keep_alive_connection_is_closed(gateway):
