@@ -93,3 +93,31 @@ def test_a_client_cannot_name_its_own_host_to_pass(gateway, username):
     ]
     assert [a.status_code for a in refused] == [403] * 3
     assert gateway.public.get("/v1/session", headers=cookie(token)).status_code == 200
+
+
+def test_behind_a_trusted_proxy_its_forwarded_host_is_the_host(gateway, username):
+    # One answer for every part of the edge: the proxy route, the tickle and
+    # the control plane's logout all compare Origin with the trusted proxy's
+    # X-Forwarded-Host; two different ones are refused.
+    import httpx
+
+    from tests.edge.conftest import TRUSTED_PROXY
+
+    gateway.create_user(username)
+    token = session_token(gateway, username, platform="portal")
+    site = {**cookie(token), "Origin": "https://app.example", "X-Forwarded-Host": "app.example"}
+    transport = httpx.HTTPTransport(local_address=TRUSTED_PROXY)
+    with httpx.Client(base_url=gateway.public_url, transport=transport) as proxy:
+        assert proxy.post("/app/orders", headers=site).status_code == 200
+        assert proxy.post("/v1/session/tickle", headers=site).status_code == 200
+        two = proxy.post(
+            "/app/orders",
+            headers=[
+                *cookie(token).items(),
+                ("Origin", "https://app.example"),
+                ("X-Forwarded-Host", "app.example"),
+                ("X-Forwarded-Host", "evil.example"),
+            ],
+        )
+        assert two.status_code == 400
+        assert proxy.post("/v1/logout", headers=site).status_code == 200

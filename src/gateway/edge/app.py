@@ -19,7 +19,7 @@ from gateway import schemas
 from gateway.addresses import client_group
 from gateway.auth.sessions import Session, SessionRegistry
 from gateway.config import AccessRule, Config, RouteConfig
-from gateway.credentials import SAFE_METHODS, session_token
+from gateway.credentials import session_token
 from gateway.edge.access import ANONYMOUS_HEADERS, AccessControl, PrefixTable
 from gateway.edge.admission import LoginAdmission
 from gateway.edge.event_streams import EVENTS_PATH, EventStreamCaps, EventStreamsFull
@@ -197,12 +197,19 @@ class DataPlane:
 
     def _host(self, request: Request, connection: HttpConnection) -> bytes:
         """The host the client asked for: a trusted proxy's
-        ``X-Forwarded-Host``, else the request's own ``Host``."""
-        if self._trusted and self._trusted.trusts(connection.peer):
-            forwarded = request.header(b"x-forwarded-host")
-            if forwarded is not None:
-                return forwarded
-        return request.header(b"host") or b""
+        ``X-Forwarded-Host`` (two different ones are refused), else the
+        request's own ``Host`` (the listener admits exactly one). The one
+        answer the cross-site check and the upstream both get."""
+        own = forwarded = None
+        trusted = bool(self._trusted) and self._trusted.trusts(connection.peer)
+        for name, value in request.headers:
+            if name == b"host":
+                own = value
+            elif name == b"x-forwarded-host" and trusted:
+                if forwarded is not None and forwarded != value:
+                    raise BadRequest("Two different X-Forwarded-Host headers")
+                forwarded = value
+        return forwarded if forwarded is not None else own or b""
 
     async def _answer_error(
         self, request: Request, connection: HttpConnection, error: GatewayError
@@ -284,8 +291,7 @@ class DataPlane:
     ) -> None:
         config = route.config
         started = time.perf_counter()
-        # The host matters only to the cross-site check of a state change.
-        host = b"" if request.method in SAFE_METHODS else self._host(request, connection)
+        host = self._host(request, connection)
         principal = self._access.authorize(config, request.method, request.headers, host)
         request.allow_body(config.max_body_bytes)
         target = decided.target
@@ -299,6 +305,7 @@ class DataPlane:
             path=base + target,
             extra=principal.headers if principal is not None else ANONYMOUS_HEADERS,
             client_ip=client,
+            host=host,
             trusted_peer=bool(self._trusted) and self._trusted.trusts(connection.peer),
             strip_credentials=not config.keep_credentials,
             timeout=config.timeout_seconds,
@@ -381,6 +388,7 @@ class DataPlane:
             path=decided.target,
             extra=b"%s: %s\r\n" % (CLIENT_HEADER, client.encode()),
             client_ip=connection.peer,
+            host=self._host(request, connection),
             trusted_peer=False,
             strip_credentials=False,
             own_cookies=True,

@@ -90,7 +90,8 @@ class Exchange:
     path: bytes  # request target upstream (path and query)
     extra: bytes  # encoded header lines: identity, or the control plane's client address
     client_ip: str
-    trusted_peer: bool  # the peer is a trusted proxy: keep its X-Forwarded-*
+    host: bytes  # the host the client asked for, as the edge believes it (X-Forwarded-Host)
+    trusted_peer: bool  # the peer is a trusted proxy: keep its X-Forwarded-For/-Proto
     strip_credentials: bool  # remove the gateway's token/cookie/API key
     timeout: float
     websocket: bool = False  # a valid WebSocket handshake on a route that allows them
@@ -140,15 +141,11 @@ def request_head(
         b"%s %s HTTP/1.1\r\nhost: %s\r\n"
         % (request.method.encode(), exchange.path, pool.origin.host_header)
     ]
-    client_host = b""
     forwarded: list[bytes] = []
     forwarded_for = b""
     forwarded_proto = b""
-    forwarded_host = b""
     for name, value in request.headers:
         if name in HOP_BY_HOP or name in named:
-            if name == b"host":
-                client_host = value
             continue
         # Most names do not start with "x-": one comparison, not five.
         if (name[:2] == b"x-" and name.startswith(_CLIENT_DROP)) or name in _CLIENT_DROP_OTHER:
@@ -158,8 +155,6 @@ def request_head(
                     forwarded_for = forwarded_for + b", " + value if forwarded_for else value
                 elif name == b"x-forwarded-proto":
                     forwarded_proto = value
-                elif name == b"x-forwarded-host":
-                    forwarded_host = value
             continue
         if name == b"forwarded":
             if exchange.trusted_peer:
@@ -185,8 +180,8 @@ def request_head(
         hop = b'"[%s]"' % peer if b":" in peer else peer
         lines.append(b"forwarded: %s, for=%s\r\n" % (b", ".join(forwarded), hop))
     lines.append(b"x-forwarded-proto: %s\r\n" % (forwarded_proto or request_scheme(request)))
-    if forwarded_host or client_host:
-        lines.append(b"x-forwarded-host: %s\r\n" % (forwarded_host or client_host))
+    if exchange.host:
+        lines.append(b"x-forwarded-host: %s\r\n" % exchange.host)
     lines.append(exchange.extra)
     if exchange.websocket:
         lines.append(b"connection: upgrade\r\nupgrade: websocket\r\n")
