@@ -148,7 +148,7 @@ def request_head(
         if name in HOP_BY_HOP or name in named:
             continue
         # Most names do not start with "x-": one comparison, not five.
-        if (name[:2] == b"x-" and name.startswith(_CLIENT_DROP)) or name in _CLIENT_DROP_OTHER:
+        if (name.startswith(b"x-") and name.startswith(_CLIENT_DROP)) or name in _CLIENT_DROP_OTHER:
             if exchange.trusted_peer:
                 if name == b"x-forwarded-for":
                     # Several lines are one list (RFC 9110 5.3), in order.
